@@ -1,0 +1,69 @@
+"""Detectron2 presets: ROIAlign / ROIAlignV2 (half-pixel) and the ROIPooler level rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jax_roialign import multiscale, ops
+
+
+def roi_align(
+    input: jax.Array,
+    rois: jax.Array,
+    output_size: int | tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool = True,
+    *,
+    impl: str | None = None,
+) -> jax.Array:
+    """detectron2.layers.ROIAlign(output_size, spatial_scale, sampling_ratio, aligned)(input, rois).
+
+    input (N, C, H, W), rois (K, 5); aligned=True is ROIAlignV2.  Returns (K, C, out_h, out_w).
+    """
+    return ops.roi_align(
+        input,
+        rois,
+        output_size,
+        spatial_scale=spatial_scale,
+        sampling_ratio=sampling_ratio,
+        aligned=aligned,
+        data_format="NCHW",
+        impl=impl,
+    )
+
+
+def roi_pooler(
+    x: Sequence[jax.Array],
+    rois: jax.Array,
+    output_size: int | tuple[int, int],
+    scales: Sequence[float],
+    sampling_ratio: int,
+    *,
+    aligned: bool = True,
+    canonical_box_size: int = 224,
+    canonical_level: int = 4,
+    impl: str | None = None,
+) -> jax.Array:
+    """detectron2.modeling.poolers.ROIPooler with "ROIAlignV2" (aligned=True) or "ROIAlign" (aligned=False).
+
+    x: NCHW levels, finest first; rois (K, 5).  Levels use Detectron2's rule (1e-8
+    inside the log).  Returns (K, C, out_h, out_w).
+    """
+    levels = [jnp.transpose(jnp.asarray(f), (0, 2, 3, 1)) for f in x]
+    out = multiscale.multiscale_roi_align(
+        levels,
+        rois,
+        output_size,
+        spatial_scales=scales,
+        sampling_ratio=sampling_ratio,
+        aligned=aligned,
+        canonical_size=canonical_box_size,
+        canonical_level=canonical_level,
+        mapper="detectron2",
+        impl=impl,
+    )
+    return jnp.transpose(out, (0, 3, 1, 2))

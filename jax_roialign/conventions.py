@@ -1,0 +1,86 @@
+"""The named conventions of RoIAlign, reduced to one canonical specification.
+
+Every framework flag (torchvision's ``aligned``, ONNX's
+``coordinate_transformation_mode`` and opset, mmcv's ``pool_mode``, Detectron2's
+ROIAlignV2, ...) maps onto the fields of :class:`RoIAlignSpec`; the math in
+``jax_roialign.xla`` and ``jax_roialign.kernels`` sees nothing else.  The
+arithmetic of each field is spelled out in ``shared/conventions.md`` section 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Literal
+
+Mode = Literal["avg", "max", "corner_max"]
+MODES: tuple[str, ...] = ("avg", "max", "corner_max")
+
+
+def output_size_pair(output_size: int | tuple[int, int], name: str = "output_size") -> tuple[int, int]:
+    """(out_h, out_w) from an int or a pair; each must be an integer >= 1."""
+    if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
+        pair = (int(output_size), int(output_size))
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        pair = tuple(output_size)
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {output_size!r}")
+    for v in pair:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            raise TypeError(f"{name} must hold integers, got {output_size!r}")
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {output_size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_spatial_scale(spatial_scale: float, name: str = "spatial_scale") -> float:
+    """spatial_scale as a Python float; it must be a finite positive number."""
+    if isinstance(spatial_scale, bool) or not isinstance(spatial_scale, numbers.Real):
+        raise TypeError(f"{name} must be a Python number, got {spatial_scale!r}")
+    value = float(spatial_scale)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {spatial_scale!r}")
+    return value
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """value if it is one of choices, else a ValueError naming the argument."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class RoIAlignSpec:
+    """Canonical RoIAlign parameters (hashable: it is a static argument under jit).
+
+    Attributes:
+      output_size: (out_h, out_w), each >= 1.
+      spatial_scale: maps box coordinates to feature-map coordinates (e.g. 1/16).
+      sampling_ratio: samples per bin and axis; <= 0 means adaptive,
+        ``ceil(roi_size / output_size)`` per box and axis, exact for any box.
+      aligned: True is half-pixel (subtract 0.5 after scaling); False is legacy
+        (no offset, box size clamped to >= 1 feature pixel).
+      mode: "avg" (mean of the bin's samples, out-of-range samples counted as 0),
+        "max" (max of interpolated samples: mmcv, the paper) or "corner_max"
+        (onnxruntime's max of weighted corner terms).
+    """
+
+    output_size: tuple[int, int]
+    spatial_scale: float = 1.0
+    sampling_ratio: int = 0
+    aligned: bool = True
+    mode: Mode = "avg"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_size", output_size_pair(self.output_size))
+        object.__setattr__(self, "spatial_scale", check_spatial_scale(self.spatial_scale))
+        ratio = self.sampling_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Integral):
+            raise TypeError(f"sampling_ratio must be an int, got {ratio!r}")
+        object.__setattr__(self, "sampling_ratio", int(ratio))
+        if not isinstance(self.aligned, (bool, int)) or self.aligned not in (True, False):
+            raise TypeError(f"aligned must be a bool, got {self.aligned!r}")
+        object.__setattr__(self, "aligned", bool(self.aligned))
+        check_choice(self.mode, "mode", MODES)

@@ -1,0 +1,140 @@
+"""Public ops: roi_align and roi_pool.  Layout, box form and convention are resolved here, once."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+
+from jax_roialign import canonical, xla
+from jax_roialign.conventions import RoIAlignSpec, check_choice, check_spatial_scale, output_size_pair
+
+IMPLS: tuple[str, ...] = ("xla", "pallas")
+
+
+def _pallas_roi_align(features, boxes, batch_indices, spec):
+    from jax_roialign import kernels
+
+    return kernels.roi_align(features, boxes, batch_indices, spec)
+
+
+_ROI_ALIGN_IMPLS: dict[str, Callable] = {
+    "xla": jax.jit(xla.roi_align, static_argnames="spec"),
+    "pallas": _pallas_roi_align,
+}
+
+
+def _impl_order(impl: str | None) -> tuple[str, ...]:
+    """Implementations to try, in order: the one asked for, or Pallas then XLA on GPU/TPU."""
+    if impl is not None:
+        return (check_choice(impl, "impl", IMPLS),)
+    if jax.default_backend() in ("gpu", "tpu"):
+        return ("pallas", "xla")
+    return ("xla",)
+
+
+def roi_align_canonical(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    spec: RoIAlignSpec,
+    impl: str | None = None,
+) -> jax.Array:
+    """RoIAlign of canonical inputs ((N, H, W, C), (K, 4), (K,)) with implementation choice.
+
+    With impl=None an implementation that raises NotImplementedError for this call
+    hands over to the next one; an explicitly requested impl raises.
+    """
+    order = _impl_order(impl)
+    for name in order:
+        try:
+            return _ROI_ALIGN_IMPLS[name](features, boxes, batch_indices, spec=spec)
+        except NotImplementedError:
+            if name == order[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
+def roi_align(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = 0,
+    aligned: bool = True,
+    mode: str = "avg",
+    data_format: str = "NHWC",
+    impl: str | None = None,
+) -> jax.Array:
+    """RoIAlign (Mask R-CNN) with every convention named.
+
+    Args:
+      features: (N, H, W, C) for data_format "NHWC" or (N, C, H, W) for "NCHW";
+        float32, bfloat16, float16 or float64 (x64).
+      boxes: (K, 4) [x1, y1, x2, y2] in input-image coordinates with batch_indices;
+        (K, 5) [batch_index, x1, y1, x2, y2]; or per-image padded (N, R, 4).
+      output_size: int or (out_h, out_w).
+      batch_indices: (K,) ints, for (K, 4) boxes (optional when N == 1).
+      spatial_scale: box coordinate -> feature coordinate factor (e.g. 1/16).
+      sampling_ratio: > 0 samples per bin and axis; <= 0 adaptive,
+        ``ceil(roi_size / output_size)``, exact for any box under jit.
+      aligned: True for half-pixel coordinates (Detectron2 ROIAlignV2, mmcv,
+        torchvision aligned=True, ONNX half_pixel); False for legacy ones
+        (torchvision's default, Caffe2, ONNX opset 10), which also clamp the box
+        size to at least one feature pixel.
+      mode: "avg"; "max" (max of interpolated samples, mmcv); "corner_max"
+        (onnxruntime's max of weighted corner terms).
+      data_format: "NHWC" or "NCHW", for features and the result.
+      impl: None (Pallas on GPU/TPU where it supports the call, else XLA),
+        "xla" or "pallas".
+
+    Returns:
+      (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW, (N, R, ...)
+      for per-image boxes, in features' dtype.  Accumulation is float32 (float64
+      for float64 features).  Equivalent plain JAX for avg, per box k::
+
+          out[k] = einsum("ph,hwc,qw->pqc", Wy[k], X[b[k]], Wx[k])
+
+      with Wy[k][p, h] the mean over bin p's samples of their bilinear read weight
+      on row h (zero outside [-1, H], clamped to the border inside it), Wx alike.
+      A bin without samples (adaptive grid of a zero-size aligned box) gives 0; a
+      batch index outside [0, N) under jit gives zeros and reads no image.
+    """
+    spec = RoIAlignSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, aligned, mode)
+    x = canonical.canonical_features(features, data_format)
+    b = canonical.canonical_boxes(boxes, batch_indices, x.shape[0])
+    out = roi_align_canonical(x, b.coords, b.batch_indices, spec, impl)
+    return b.restore(canonical.output_layout(out, data_format))
+
+
+@functools.partial(jax.jit, static_argnames=("output_size", "spatial_scale"))
+def _roi_pool_xla(features, boxes, batch_indices, output_size, spatial_scale):
+    return xla.roi_pool(features, boxes, batch_indices, output_size, spatial_scale)
+
+
+def roi_pool(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    data_format: str = "NHWC",
+) -> jax.Array:
+    """RoIPool (Fast R-CNN, torchvision.ops.roi_pool): max over quantized bins.
+
+    Boxes and layouts as in :func:`roi_align`.  Box corners are scaled and rounded
+    half away from zero; bin (p, q) spans rows [floor(p * bin_h), ceil((p+1) * bin_h))
+    from the rounded start, clipped to the map; empty bins give 0.  Gradients go to
+    the first argmax of each bin (row-major), none to the boxes.  Returns the
+    features' dtype and layout.
+    """
+    size = output_size_pair(output_size)
+    scale = check_spatial_scale(spatial_scale)
+    x = canonical.canonical_features(features, data_format)
+    b = canonical.canonical_boxes(boxes, batch_indices, x.shape[0])
+    out = _roi_pool_xla(x, b.coords, b.batch_indices, size, scale)
+    return b.restore(canonical.output_layout(out, data_format))

@@ -1,0 +1,172 @@
+"""RoIAlign in plain jax.numpy: the differentiable reference every other path must match.
+
+Inputs are already canonical (see ``jax_roialign.canonical``): features (N, H, W, C),
+boxes (K, 4) [x1, y1, x2, y2] in input-image coordinates, batch_indices (K,) int32.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jax_roialign.conventions import RoIAlignSpec
+from jax_roialign.xla import sampling
+
+
+def compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    """Accumulation dtype: float64 for float64 features (x64), float32 otherwise."""
+    return jnp.float64 if dtype == jnp.float64 else jnp.float32
+
+
+def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """RoIAlign of canonical inputs; returns (K, out_h, out_w, C) in features' dtype.
+
+    Contract (conventions.md section 1), with ``value(k, y, x)`` the bilinear read of
+    image ``batch_indices[k]`` and ``y(p, i)``, ``x(q, j)`` the sample coordinates::
+
+        avg:        out[k, p, q] = sum_{i, j} value(k, y(p, i), x(q, j)) / max(gh * gw, 1)
+        max:        out[k, p, q] = max_{i, j} value(k, y(p, i), x(q, j))
+        corner_max: the max over samples of the largest of the four weighted corner
+                    terms (onnxruntime)
+
+    Accumulation is in float32 (float64 for float64 features).  A box whose batch
+    index lies outside [0, N) reads nothing and yields zeros; a bin with no samples
+    (adaptive grid of a zero-size aligned box) yields zero in every mode.
+    """
+    cdt = compute_dtype(features.dtype)
+    x = features.astype(cdt)
+    boxes = boxes.astype(cdt)
+    if spec.mode == "avg":
+        out = _avg_pool(x, boxes, batch_indices, spec)
+    else:
+        out = _max_pool(x, boxes, batch_indices, spec)
+    return out.astype(features.dtype)
+
+
+def _box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, sampling.AxisBins]:
+    """(y bins, x bins) of every box, each field of shape (K,)."""
+    out_h, out_w = spec.output_size
+    common = {
+        "spatial_scale": spec.spatial_scale,
+        "aligned": spec.aligned,
+        "sampling_ratio": spec.sampling_ratio,
+    }
+    by = sampling.axis_bins(boxes[:, 1], boxes[:, 3], pooled=out_h, **common)
+    bx = sampling.axis_bins(boxes[:, 0], boxes[:, 2], pooled=out_w, **common)
+    return by, bx
+
+
+def axis_weights(bins: sampling.AxisBins, pooled: int, length: int, sampling_ratio: int) -> jax.Array:
+    """(K, pooled, length) averaged read weights of every box along one axis."""
+    if sampling_ratio > 0:
+        fn = functools.partial(sampling.fixed_grid_weights, pooled=pooled, grid=sampling_ratio, length=length)
+    else:
+        fn = functools.partial(sampling.adaptive_grid_weights, pooled=pooled, length=length)
+    return jax.vmap(fn)(bins)
+
+
+def image_one_hot(batch_indices: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
+    """(K, N) one-hot of each box's image; all-zero for an index outside [0, N)."""
+    return (batch_indices[:, None] == jnp.arange(n)).astype(dtype)
+
+
+def _avg_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """Separable avg RoIAlign: out[k] = Wy[k] @ X[b_k] @ Wx[k]^T, per channel.
+
+    The weights are exact for fixed and adaptive grids alike, so no intermediate ever
+    holds a sample grid.  The image is selected by a one-hot contraction (never a
+    gather of K feature maps), and the axis contracted first is the one that gives
+    the smaller intermediate.
+    """
+    n, h, w, _ = x.shape
+    out_h, out_w = spec.output_size
+    by, bx = _box_bins(boxes, spec)
+    wy = axis_weights(by, out_h, h, spec.sampling_ratio)
+    wx = axis_weights(bx, out_w, w, spec.sampling_ratio)
+    pick = image_one_hot(batch_indices, n, x.dtype)
+    dot = functools.partial(jnp.einsum, precision=jax.lax.Precision.HIGHEST)
+    if out_h * w <= out_w * h:
+        rows = dot("kph,kn,nhwc->kpwc", wy, pick, x)
+        return dot("kpwc,kqw->kpqc", rows, wx)
+    cols = dot("kqw,kn,nhwc->kqhc", wx, pick, x)
+    return dot("kqhc,kph->kpqc", cols, wy)
+
+
+def _max_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """Max RoIAlign ("max": interpolated values, "corner_max": onnxruntime's corner terms).
+
+    A loop over the samples of every bin keeps the running max and the index of the
+    first sample that attains it (row-major, like the frameworks); its trip count is
+    the largest grid among the boxes, so adaptive grids are exact with no cap and
+    memory stays at the output's size.  The result is then re-read at the winning
+    sample, which makes it differentiable in the features and the boxes exactly as
+    the frameworks' argmax backward is, without differentiating through the loop.
+    """
+    n, h, w, c = x.shape
+    out_h, out_w = spec.output_size
+    k = boxes.shape[0]
+    corner = spec.mode == "corner_max"
+    dtype = x.dtype
+
+    def geometry(boxes):
+        """(y bins, x bins, samples per bin), broadcastable against the output."""
+        by, bx = _box_bins(boxes, spec)
+        n_samples = (jnp.maximum(by.grid, 0.0) * jnp.maximum(bx.grid, 0.0)).astype(jnp.int32)
+        # A bin without samples computes with a dummy grid of 1 (finite values and
+        # gradients) and is masked out through n_samples.
+        by, bx = (b._replace(grid=jnp.maximum(b.grid, 1.0)) for b in (by, bx))
+        return _expand(by), _expand(bx), n_samples[:, None, None, None]
+
+    p_y = jnp.arange(out_h, dtype=dtype)[None, :, None, None]
+    p_x = jnp.arange(out_w, dtype=dtype)[None, None, :, None]
+    chan = jnp.arange(c)[None, None, None, :]
+    in_range = (batch_indices >= 0) & (batch_indices < n)
+    image = jnp.where(in_range, batch_indices, 0)[:, None, None, None]
+
+    def value_at(x, by, bx, t):
+        """Value of sample t (int, row-major in the bin's grid) of every output element."""
+        # Integer division: a float t / grid may round below an integer under jit.
+        grid_x = bx.grid.astype(jnp.int32)
+        iy = jax.lax.div(t, grid_x).astype(dtype)
+        ix = jax.lax.rem(t, grid_x).astype(dtype)
+        ty = sampling.bilinear_taps(sampling.sample_coordinate(by, p_y, iy), h)
+        tx = sampling.bilinear_taps(sampling.sample_coordinate(bx, p_x, ix), w)
+        terms = [
+            (ty.w_lo * tx.w_lo) * x[image, ty.lo, tx.lo, chan],
+            (ty.w_lo * tx.w_hi) * x[image, ty.lo, tx.hi, chan],
+            (ty.w_hi * tx.w_lo) * x[image, ty.hi, tx.lo, chan],
+            (ty.w_hi * tx.w_hi) * x[image, ty.hi, tx.hi, chan],
+        ]
+        if corner:
+            return jnp.maximum(jnp.maximum(jnp.maximum(terms[0], terms[1]), terms[2]), terms[3])
+        return terms[0] + terms[1] + terms[2] + terms[3]
+
+    # Search for the winning sample without tracking gradients.  The barrier keeps
+    # XLA from merging the search's geometry with the re-read's: on CPU (jaxlib
+    # 0.10.2, float64) its algebraic simplifier otherwise miscompiles the search.
+    searched = jax.lax.stop_gradient((x, geometry(boxes)))
+    xs, (by_s, bx_s, n_samples) = jax.lax.optimization_barrier(searched)
+    if spec.sampling_ratio > 0:
+        trips = spec.sampling_ratio**2
+    else:
+        trips = jnp.max(n_samples, initial=0) if k else 0
+
+    def body(t, carry):
+        best, arg = carry
+        v = value_at(xs, by_s, bx_s, jnp.full((k, 1, 1, 1), t, jnp.int32))
+        take = (t < n_samples) & ((t == 0) | (v > best))
+        return jnp.where(take, v, best), jnp.where(take, t, arg)
+
+    init = (jnp.zeros((k, out_h, out_w, c), dtype), jnp.full((k, out_h, out_w, c), -1, jnp.int32))
+    _, arg = jax.lax.fori_loop(0, trips, body, init)
+
+    by, bx, _ = geometry(boxes)
+    found = (arg >= 0) & in_range[:, None, None, None]
+    return jnp.where(found, value_at(x, by, bx, jnp.maximum(arg, 0)), 0.0)
+
+
+def _expand(bins: sampling.AxisBins) -> sampling.AxisBins:
+    """Bins with fields (K,) reshaped to (K, 1, 1, 1) to broadcast against outputs."""
+    return sampling.AxisBins(*(a[:, None, None, None] for a in bins))

@@ -1,0 +1,81 @@
+"""RoIPool (Fast R-CNN, torchvision.ops.roi_pool) in plain jax.numpy.
+
+Contract (conventions.md section 2): box corners are rounded half away from zero
+after scaling; bin (p, q) covers rows [floor(p * bin_h), ceil((p + 1) * bin_h)) and
+columns likewise, offset by the rounded box start and clipped to the map; the output
+is the max over the bin, 0 for an empty bin.  The gradient goes to the first argmax
+in row-major order, as in torchvision.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jax_roialign.xla.roi_align import compute_dtype
+from jax_roialign.xla.sampling import round_half_away_from_zero
+
+
+def _bin_edges(lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(first, end) cells of every bin along one axis, each (K, pooled) int32, clipped to [0, length]."""
+    start = round_half_away_from_zero(lo * scale)
+    end = round_half_away_from_zero(hi * scale)
+    size = jnp.maximum(end - start + 1.0, 1.0)
+    bin_size = size / pooled
+    p = jnp.arange(pooled, dtype=lo.dtype)
+    first = jnp.floor(p * bin_size[:, None]) + start[:, None]
+    last = jnp.ceil((p + 1.0) * bin_size[:, None]) + start[:, None]
+    first, last = (jnp.clip(v, 0, length).astype(jnp.int32) for v in (first, last))
+    return first, last
+
+
+def roi_pool(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+) -> jax.Array:
+    """RoIPool of canonical inputs: (K, out_h, out_w, C) in features' dtype.
+
+    A loop visits the cells of every bin in row-major order (trip count: the largest
+    bin area among the boxes) and keeps the first argmax; the output is then read at
+    the argmax, so gradients reach exactly that element.  A box whose batch index
+    lies outside [0, N) yields zeros.
+    """
+    n, h, w, c = features.shape
+    k = boxes.shape[0]
+    out_h, out_w = output_size
+    boxes = jax.lax.stop_gradient(boxes.astype(compute_dtype(features.dtype)))
+    y0, y1 = _bin_edges(boxes[:, 1], boxes[:, 3], spatial_scale, out_h, h)
+    x0, x1 = _bin_edges(boxes[:, 0], boxes[:, 2], spatial_scale, out_w, w)
+    y0, y1 = y0[:, :, None, None], y1[:, :, None, None]
+    x0, x1 = x0[:, None, :, None], x1[:, None, :, None]
+    # The widest bin of each box sets its row-major stride.
+    stride = jnp.maximum(jnp.max(x1 - x0, axis=(1, 2, 3), keepdims=True), 1)
+    tall = jnp.max(y1 - y0, axis=(1, 2, 3), keepdims=True)
+    trips = jnp.max(stride * tall, initial=0) if k else 0
+
+    in_range = (batch_indices >= 0) & (batch_indices < n)
+    image = jnp.where(in_range, batch_indices, 0)[:, None, None, None]
+    chan = jnp.arange(c)[None, None, None, :]
+
+    def cell(t):
+        row, col = y0 + t // stride, x0 + t % stride
+        inside = (row < y1) & (col < x1)
+        return row, col, inside
+
+    xs = jax.lax.stop_gradient(features)
+
+    def body(t, carry):
+        best, arg = carry
+        row, col, inside = cell(t)
+        v = xs[image, jnp.minimum(row, h - 1), jnp.minimum(col, w - 1), chan]
+        take = inside & ((arg < 0) | (v > best))
+        return jnp.where(take, v, best), jnp.where(take, t, arg)
+
+    init = (jnp.zeros((k, out_h, out_w, c), features.dtype), jnp.full((k, out_h, out_w, c), -1, jnp.int32))
+    _, arg = jax.lax.fori_loop(0, trips, body, init)
+    row, col, _ = cell(jnp.maximum(arg, 0))
+    found = (arg >= 0) & in_range[:, None, None, None]
+    return jnp.where(found, features[image, row, col, chan], 0)

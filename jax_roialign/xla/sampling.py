@@ -1,0 +1,186 @@
+"""Per-axis sampling arithmetic of RoIAlign, shared by every XLA path.
+
+RoIAlign's bilinear read factors into one weight per axis: the value of a sample at
+(y, x) is ``sum_{h, w} wy_h(y) * wx_w(x) * X[h, w]`` where ``w_h`` is the
+one-dimensional read of ``shared/conventions.md`` section 1 (zero outside [-1, L],
+clamped to the border inside it).  Everything here works on one axis of one box at
+a time; callers vmap over boxes and apply it to y and x alike.
+
+All functions take and return arrays of the compute dtype (float32, or float64
+under x64) and are differentiable in the box coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class AxisBins(NamedTuple):
+    """Bins of one box along one axis, in feature-map coordinates.
+
+    Sample ``i`` of bin ``p`` sits at ``start + p * bin_size + (i + 0.5) * bin_size / grid``
+    (evaluated in exactly that order, as torchvision, Detectron2, mmcv and onnxruntime do).
+    ``grid`` is integral but kept in the compute dtype; ``grid <= 0`` means no samples.
+    """
+
+    start: jax.Array
+    bin_size: jax.Array
+    grid: jax.Array
+
+
+def axis_bins(
+    lo: jax.Array,
+    hi: jax.Array,
+    *,
+    spatial_scale: float,
+    aligned: bool,
+    pooled: int,
+    sampling_ratio: int,
+) -> AxisBins:
+    """Bins of the box edge pair (lo, hi), given in input-image coordinates.
+
+    aligned=True subtracts half a pixel (half-pixel convention); aligned=False keeps the
+    legacy arithmetic, including its clamp of the box size to at least one pixel.
+    ``sampling_ratio <= 0`` is adaptive: ``ceil(size / pooled)`` samples per bin.
+    """
+    offset = 0.5 if aligned else 0.0
+    start = lo * spatial_scale - offset
+    size = (hi * spatial_scale - offset) - start
+    if not aligned:
+        size = jnp.maximum(size, 1.0)
+    bin_size = size / pooled
+    if sampling_ratio > 0:
+        grid = jnp.full_like(bin_size, sampling_ratio)
+    else:
+        # Not differentiable: the number of samples is piecewise constant in the box.
+        grid = jnp.ceil(jax.lax.stop_gradient(size) / pooled)
+    return AxisBins(start, bin_size, grid)
+
+
+def sample_coordinate(bins: AxisBins, p: jax.Array, i: jax.Array) -> jax.Array:
+    """Coordinate of sample ``i`` of bin ``p``, with the frameworks' order of operations."""
+    return bins.start + p * bins.bin_size + ((i + 0.5) * bins.bin_size) / bins.grid
+
+
+class Taps(NamedTuple):
+    """The two neighbours of a one-dimensional bilinear read and their weights.
+
+    ``w_lo`` and ``w_hi`` are already zero for a sample outside [-1, length]; at the
+    far border ``lo == hi == length - 1`` with ``w_hi == 0``.
+    """
+
+    lo: jax.Array
+    hi: jax.Array
+    w_lo: jax.Array
+    w_hi: jax.Array
+
+
+def bilinear_taps(coord: jax.Array, length: int) -> Taps:
+    """One-dimensional bilinear read of RoIAlign (conventions.md section 1)."""
+    valid = (coord >= -1.0) & (coord <= length)
+    c = jnp.maximum(coord, 0.0)
+    lo = jnp.floor(jax.lax.stop_gradient(c))
+    at_end = lo >= length - 1
+    lo = jnp.where(at_end, length - 1, lo)
+    hi = jnp.where(at_end, lo, lo + 1)
+    c = jnp.where(at_end, lo, c)
+    frac = c - lo
+    zero = jnp.zeros_like(frac)
+    return Taps(
+        lo.astype(jnp.int32),
+        hi.astype(jnp.int32),
+        jnp.where(valid, 1.0 - frac, zero),
+        jnp.where(valid, frac, zero),
+    )
+
+
+def fixed_grid_weights(bins: AxisBins, pooled: int, grid: int, length: int) -> jax.Array:
+    """(pooled, length) matrix of averaged read weights for a static sampling grid.
+
+    Row p is ``(1 / grid) * sum_i w(sample(p, i))``: applying it along this axis (and
+    its twin along the other) gives avg RoIAlign exactly, sample by sample.
+    """
+    p = jnp.arange(pooled, dtype=bins.start.dtype)[:, None]
+    i = jnp.arange(grid, dtype=bins.start.dtype)[None, :]
+    taps = bilinear_taps(sample_coordinate(bins, p, i), length)
+    w = spread_taps(taps, length)
+    return w.sum(axis=1) / grid
+
+
+def spread_taps(taps: Taps, length: int) -> jax.Array:
+    """Dense form of taps: (..., length) with w_lo at lo and w_hi at hi (summed if equal)."""
+    rows = jnp.arange(length)
+    lo = (taps.lo[..., None] == rows).astype(taps.w_lo.dtype)
+    hi = (taps.hi[..., None] == rows).astype(taps.w_hi.dtype)
+    return taps.w_lo[..., None] * lo + taps.w_hi[..., None] * hi
+
+
+def adaptive_grid_weights(bins: AxisBins, pooled: int, length: int) -> jax.Array:
+    """(pooled, length) averaged read weights for a data-dependent grid, in closed form.
+
+    Exact for any grid size under jit (no cap): the samples of a bin form an arithmetic
+    progression, and the read weight of row h is the tent ``1 - |y - h|`` on [0, L-1]
+    (constant 1 on [-1, 0) for row 0 and on [L-1, L] for row L-1, zero beyond).  The
+    sum of a linear function over the samples inside one unit segment [t, t+1) only
+    needs their count and the first one, so row weights cost O(pooled * length)
+    whatever the grid.  Sample counts below a threshold are computed from the
+    progression and then corrected against the exact per-sample coordinate, so the
+    discontinuities at -1 and L classify samples exactly as the frameworks do.
+
+    Adaptive grids have ``grid = ceil(bin_size)``, so either one sample per bin or a
+    spacing in (0.5, 1]: one correction step always suffices.  Bins with no samples
+    (``grid <= 0``: a zero-size or inverted aligned box) get all-zero weights.
+    """
+    dtype = bins.start.dtype
+    has_samples = bins.grid >= 1.0
+    # Empty bins compute with one dummy sample (finite values and gradients), masked below.
+    g = jnp.maximum(bins.grid, 1.0)
+    bins = bins._replace(grid=g)
+    step = bins.bin_size / g
+    p = jnp.arange(pooled, dtype=dtype)[:, None]
+
+    def count_below(v: jax.Array, strict: bool) -> jax.Array:
+        """#samples of bin p with coordinate < v (strict) or <= v (not strict)."""
+        sg = jax.lax.stop_gradient
+        below = (lambda y: y < v) if strict else (lambda y: y <= v)
+        first = sample_coordinate(bins, p, jnp.zeros((), dtype))
+        safe_step = jnp.where(step > 0, step, 1.0)
+        guess = jnp.ceil(sg((v - first) / safe_step))
+        guess = jnp.where(step > 0, guess, jnp.where(below(sg(first)), g, 0.0))
+        n = jnp.clip(guess, 0.0, g)
+        y_prev = sg(sample_coordinate(bins, p, n - 1.0))
+        n = jnp.where((n > 0) & ~below(y_prev), n - 1.0, n)
+        y_next = sg(sample_coordinate(bins, p, n))
+        return jnp.where((n < g) & below(y_next), n + 1.0, n)
+
+    t = jnp.arange(length, dtype=dtype)[None, :]
+    below_t = count_below(t, strict=True)  # (pooled, length): samples below row t
+    # Unit segments [t, t+1) for t = 0 .. L-2: samples there read rows t and t + 1.
+    n_seg = below_t[:, 1:] - below_t[:, :-1]
+    first_y = sample_coordinate(bins, p, below_t[:, :-1])
+    # Sum over the segment's samples of (y - t): n * (y_first - t) + step * n(n-1)/2.
+    frac_sum = n_seg * (first_y - t[:, :-1]) + step * n_seg * (n_seg - 1.0) / 2.0
+    frac_sum = jnp.where(n_seg > 0, frac_sum, 0.0)
+    zeros = jnp.zeros((pooled, 1), dtype)
+    w = jnp.concatenate([n_seg - frac_sum, zeros], axis=1)  # falling edge into row t
+    w = w + jnp.concatenate([zeros, frac_sum], axis=1)  # rising edge into row t + 1
+    # Clamped tails: [-1, 0) reads row 0, [L-1, L] reads row L-1, both with weight 1.
+    n_low = below_t[:, :1] - count_below(jnp.asarray(-1.0, dtype), strict=True)
+    n_high = count_below(jnp.asarray(float(length), dtype), strict=False) - below_t[:, -1:]
+    w = w.at[:, :1].add(n_low).at[:, -1:].add(n_high)
+    return jnp.where(has_samples, w / g, 0.0)
+
+
+def round_half_away_from_zero(v: jax.Array) -> jax.Array:
+    """C's round(): halves away from zero (jnp.round rounds them to even).
+
+    Written as floor plus a comparison of the exact fraction, so values just below
+    a half (0.49999997) do not round up through the addition of 0.5.
+    """
+    a = jnp.abs(v)
+    whole = jnp.floor(a)
+    rounded = whole + (a - whole >= 0.5).astype(v.dtype)
+    return jnp.where(v < 0, -rounded, rounded)

@@ -1,0 +1,63 @@
+"""Shared test inputs and tolerances: edge-case boxes, random problems, per-dtype bounds."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+# Unit roundoff of each dtype: the relative error of one rounding.
+EPS = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
+
+
+def tolerance(dtype: str, n_reduced: int) -> float:
+    """Absolute/relative bound for values of order 1 reduced over n_reduced terms.
+
+    Accumulation is float32 (float64 for float64), so a reduction over n terms errs by
+    about sqrt(n) roundings of the accumulation dtype (random-walk bound), plus one
+    rounding of the result to its own dtype; 16 is the safety factor.
+    """
+    acc = EPS["float64"] if dtype == "float64" else EPS["float32"]
+    return 16 * (acc * math.sqrt(max(n_reduced, 1)) + EPS[dtype])
+
+
+def edge_boxes(height: int, width: int, scale: float) -> np.ndarray:
+    """(K, 4) [x1, y1, x2, y2] image-coordinate boxes covering every edge rule of a map.
+
+    Tiny (< 1 px), zero-size, straddling each edge, wholly outside on each side,
+    larger than the map, inverted (x2 < x1), and ordinary interior boxes.
+    """
+    h, w = height / scale, width / scale  # map extent in image coordinates
+    boxes = [
+        [0.3 * w, 0.4 * h, 0.3 * w + 0.2, 0.4 * h + 0.3],  # tiny
+        [0.5 * w, 0.5 * h, 0.5 * w, 0.5 * h],  # zero-size
+        [0.2 * w, 0.3 * h, 0.2 * w, 0.7 * h],  # zero width
+        [-0.2 * w, 0.1 * h, 0.3 * w, 0.6 * h],  # straddles the left edge
+        [0.6 * w, -0.3 * h, 1.25 * w, 0.4 * h],  # straddles top and right
+        [0.1 * w, 0.7 * h, 0.5 * w, 1.4 * h],  # straddles the bottom
+        [-0.9 * w, -0.8 * h, -0.3 * w, -0.2 * h],  # wholly outside, top left
+        [1.2 * w, 1.1 * h, 1.9 * w, 1.6 * h],  # wholly outside, bottom right
+        [-0.5 * w, -0.4 * h, 1.6 * w, 1.7 * h],  # larger than the map
+        [0.7 * w, 0.2 * h, 0.3 * w, 0.8 * h],  # inverted in x
+        [0.15 * w, 0.2 * h, 0.85 * w, 0.75 * h],  # ordinary
+        [0.05 * w, 0.55 * h, 0.45 * w, 0.95 * h],  # ordinary
+    ]
+    return np.asarray(boxes, np.float64)
+
+
+def random_features(seed: int, shape: tuple[int, ...], dtype: str = "float64") -> np.ndarray:
+    """Standard-normal features, rounded to dtype (so every path sees identical inputs)."""
+    x = np.random.default_rng(seed).standard_normal(shape)
+    return x.astype(jnp.dtype(dtype)).astype(np.float64)
+
+
+def random_boxes(seed: int, k: int, height: int, width: int, scale: float, max_frac: float = 0.8) -> np.ndarray:
+    """k interior-ish (K, 4) boxes in image coordinates with sizes up to max_frac of the map."""
+    rng = np.random.default_rng(seed)
+    h, w = height / scale, width / scale
+    x1 = rng.uniform(-0.1 * w, 0.8 * w, k)
+    y1 = rng.uniform(-0.1 * h, 0.8 * h, k)
+    bw = rng.uniform(0.05 * w, max_frac * w, k)
+    bh = rng.uniform(0.05 * h, max_frac * h, k)
+    return np.stack([x1, y1, x1 + bw, y1 + bh], axis=1)

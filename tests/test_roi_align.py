@@ -1,0 +1,178 @@
+"""roi_align against the sample-by-sample NumPy transcription of conventions.md.
+
+One parametrized base class; each implementation's tests subclass it with its impl.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jax_roialign as jr
+from tests import cases, reference
+
+N, H, W, C = 2, 12, 14, 3
+
+
+def _problem(scale: float, seed: int = 0, dtype: str = "float64"):
+    features = cases.random_features(seed, (N, H, W, C), dtype)
+    boxes = np.concatenate([cases.edge_boxes(H, W, scale), cases.random_boxes(seed, 6, H, W, scale)])
+    batch = np.arange(len(boxes), dtype=np.int32) % N
+    return features, boxes, batch
+
+
+def _n_reduced(boxes: np.ndarray, output_size, scale: float, sampling_ratio: int) -> int:
+    """Largest number of taps any output element sums over (4 per sample)."""
+    if sampling_ratio > 0:
+        return 4 * sampling_ratio**2
+    size = np.abs(boxes[:, 2:] - boxes[:, :2]).max(axis=0) * scale + 1
+    return int(4 * np.prod(np.ceil(size / np.asarray(output_size[::-1]))))
+
+
+class RoIAlignTestBase:
+    """Agreement of roi_align(impl=self.impl) with the NumPy reference."""
+
+    impl: str
+
+    @pytest.mark.usefixtures("x64")
+    @pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
+    @pytest.mark.parametrize("sampling_ratio", [0, 1, 2, 3])
+    @pytest.mark.parametrize("aligned", [True, False])
+    @pytest.mark.parametrize("scale,output_size", [(1.0, (3, 5)), (0.5, (2, 2)), (0.25, (1, 1))])
+    def test_matches_reference_float64(self, mode, sampling_ratio, aligned, scale, output_size):
+        features, boxes, batch = _problem(scale)
+        kwargs = dict(spatial_scale=scale, sampling_ratio=sampling_ratio, aligned=aligned, mode=mode)
+        got = jr.roi_align(
+            jnp.asarray(features), jnp.asarray(boxes), output_size, batch_indices=batch, impl=self.impl, **kwargs
+        )
+        want = reference.roi_align(features, boxes, batch, output_size, scale, sampling_ratio, aligned, mode)
+        assert got.dtype == jnp.float64
+        tol = cases.tolerance("float64", _n_reduced(boxes, output_size, scale, sampling_ratio))
+        np.testing.assert_allclose(np.asarray(got), want, rtol=tol, atol=tol)
+
+    @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+    @pytest.mark.parametrize("mode", ["avg", "max"])
+    @pytest.mark.parametrize("sampling_ratio", [0, 2])
+    def test_low_precision_dtypes(self, dtype, mode, sampling_ratio):
+        features, boxes, batch = _problem(0.5, seed=1, dtype=dtype)
+        got = jr.roi_align(
+            jnp.asarray(features, dtype),
+            jnp.asarray(boxes, jnp.float32),
+            (3, 4),
+            batch_indices=batch,
+            spatial_scale=0.5,
+            sampling_ratio=sampling_ratio,
+            mode=mode,
+            impl=self.impl,
+        )
+        assert got.dtype == jnp.dtype(dtype)
+        want = reference.roi_align(features, boxes.astype(np.float32), batch, (3, 4), 0.5, sampling_ratio, True, mode)
+        tol = cases.tolerance(dtype, _n_reduced(boxes, (3, 4), 0.5, sampling_ratio))
+        # Sample coordinates are float32: errors of ulp(coordinate) move values by that much times the slope.
+        tol = max(tol, 16 * cases.EPS["float32"] * max(H, W) * np.abs(features).max())
+        np.testing.assert_allclose(np.asarray(got.astype(jnp.float32)), want, rtol=tol, atol=tol)
+
+    @pytest.mark.usefixtures("x64")
+    @pytest.mark.parametrize("mode", ["avg", "max"])
+    def test_adaptive_grid_exact_under_jit(self, mode):
+        """Huge boxes need grids of hundreds of samples per bin: no cap, same numbers under jit."""
+        features = cases.random_features(3, (1, 9, 11, 2))
+        # Grids of 200 x 11, 3 x 1 and 1 x 134 samples per bin.
+        boxes = np.array([[-20.3, -150.1, 40.7, 249.2], [2.1, 1.7, 9.9, 8.4], [-3.0, 4.0, 400.0, 5.5]])
+        batch = np.zeros(3, np.int32)
+        fn = jax.jit(
+            lambda f, b: jr.roi_align(f, b, (2, 3), batch_indices=batch, sampling_ratio=0, mode=mode, impl=self.impl)
+        )
+        got = fn(jnp.asarray(features), jnp.asarray(boxes))
+        want = reference.roi_align(features, boxes, batch, (2, 3), 1.0, 0, True, mode)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-9)
+
+    @pytest.mark.usefixtures("x64")
+    @pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
+    @pytest.mark.parametrize("sampling_ratio", [0, 2])
+    @pytest.mark.parametrize("aligned", [True, False])
+    def test_gradients_finite_differences(self, mode, sampling_ratio, aligned):
+        """Gradients w.r.t. features and boxes match finite differences away from kinks."""
+        features = jnp.asarray(cases.random_features(4, (2, 8, 9, 2)))
+        # Boxes with non-integer sample positions: no sample sits within eps of a kink.
+        boxes = jnp.asarray([[1.13, 0.71, 6.37, 5.29], [0.43, 2.17, 7.61, 6.83], [2.31, 1.27, 5.03, 3.41]])
+        batch = jnp.asarray([0, 1, 1], jnp.int32)
+
+        def f(x, b):
+            return jr.roi_align(
+                x,
+                b,
+                (2, 3),
+                batch_indices=batch,
+                sampling_ratio=sampling_ratio,
+                aligned=aligned,
+                mode=mode,
+                impl=self.impl,
+            )
+
+        check_grads(f, (features, boxes), order=1, modes=["rev"], eps=1e-6, atol=1e-5, rtol=1e-5)
+
+    def test_layouts_and_box_forms_agree(self):
+        features, boxes, batch = _problem(1.0, seed=5, dtype="float32")
+        x = jnp.asarray(features, jnp.float32)
+        bx = jnp.asarray(boxes, jnp.float32)
+        kw = dict(sampling_ratio=2, impl=self.impl)
+        base = jr.roi_align(x, bx, (3, 3), batch_indices=batch, **kw)
+        nchw = jr.roi_align(jnp.transpose(x, (0, 3, 1, 2)), bx, (3, 3), batch_indices=batch, data_format="NCHW", **kw)
+        chex.assert_trees_all_equal(jnp.transpose(nchw, (0, 2, 3, 1)), base)
+        rows5 = jnp.concatenate([jnp.asarray(batch, jnp.float32)[:, None], bx], axis=1)
+        chex.assert_trees_all_equal(jr.roi_align(x, rows5, (3, 3), **kw), base)
+        padded = bx[:12].reshape(N, 6, 4)  # image i gets boxes 6i .. 6i+5
+        per_image = jr.roi_align(x, padded, (3, 3), **kw)
+        flat = jr.roi_align(x, bx[:12], (3, 3), batch_indices=np.repeat(np.arange(N), 6), **kw)
+        chex.assert_shape(per_image, (N, 6, 3, 3, C))
+        chex.assert_trees_all_equal(per_image.reshape(flat.shape), flat)
+
+    @pytest.mark.parametrize("mode", ["avg", "max"])
+    def test_out_of_range_batch_index_under_jit_gives_zeros(self, mode):
+        x = jnp.asarray(cases.random_features(6, (N, H, W, C), "float32"), jnp.float32)
+        boxes = jnp.asarray([[1.0, 1.0, 8.0, 9.0]] * 3, jnp.float32)
+        fn = jax.jit(lambda b: jr.roi_align(x, boxes, 2, batch_indices=b, mode=mode, impl=self.impl))
+        out = fn(jnp.asarray([0, 2, -1], jnp.int32))
+        assert np.all(np.asarray(out[1:]) == 0)
+        chex.assert_trees_all_equal(out[0], fn(jnp.asarray([0, 0, 0], jnp.int32))[0])
+
+    @pytest.mark.parametrize("mode", ["avg", "max"])
+    @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+    def test_no_boxes(self, mode, data_format):
+        x = jnp.ones((N, 5, 6, 4) if data_format == "NHWC" else (N, 4, 5, 6), jnp.float32)
+        boxes = jnp.zeros((0, 4), jnp.float32)
+
+        def f(x, b):
+            return jr.roi_align(
+                x,
+                b,
+                (2, 3),
+                batch_indices=jnp.zeros((0,), jnp.int32),
+                mode=mode,
+                data_format=data_format,
+                impl=self.impl,
+            ).sum()
+
+        assert (
+            jr.roi_align(
+                x,
+                boxes,
+                (2, 3),
+                batch_indices=jnp.zeros((0,), jnp.int32),
+                mode=mode,
+                data_format=data_format,
+                impl=self.impl,
+            ).shape[0]
+            == 0
+        )
+        gx, gb = jax.grad(f, argnums=(0, 1))(x, boxes)
+        assert gx.shape == x.shape and gb.shape == (0, 4) and not np.any(np.asarray(gx))
+
+
+class TestRoIAlignXla(RoIAlignTestBase):
+    impl = "xla"
