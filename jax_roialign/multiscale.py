@@ -20,6 +20,7 @@ import numpy as np
 from jax_roialign import canonical
 from jax_roialign.conventions import RoIAlignSpec, check_choice, check_spatial_scale, output_size_pair
 from jax_roialign.ops import roi_align_canonical
+from jax_roialign.xla.sampling import divide
 
 LEVEL_MAPPERS: tuple[str, ...] = ("torchvision", "detectron2")
 
@@ -42,7 +43,7 @@ def box_levels(
     check_choice(mapper, "mapper", LEVEL_MAPPERS)
     boxes = boxes.astype(jnp.float32)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    ratio = jnp.sqrt(area) / canonical_size
+    ratio = divide(jnp.sqrt(area), canonical_size)
     if mapper == "torchvision":
         level = jnp.floor(canonical_level + jnp.log2(ratio) + jnp.float32(1e-6))
     else:

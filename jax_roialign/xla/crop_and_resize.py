@@ -14,7 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax_roialign.xla.sampling import round_half_away_from_zero
+from jax_roialign.xla.guards import isolate_nonfinite_boxes, mark_nonfinite
+from jax_roialign.xla.sampling import divide, round_half_away_from_zero
 
 
 def _axis_coordinates(lo: jax.Array, hi: jax.Array, crop: int, length: int) -> tuple[jax.Array, jax.Array]:
@@ -22,7 +23,7 @@ def _axis_coordinates(lo: jax.Array, hi: jax.Array, crop: int, length: int) -> t
     scale = float(length - 1)
     if crop > 1:
         i = jnp.arange(crop, dtype=lo.dtype)
-        step = (hi - lo) * scale / (crop - 1)
+        step = divide((hi - lo) * scale, crop - 1)
         coords = lo[:, None] * scale + i * step[:, None]
     else:
         coords = (0.5 * (lo + hi) * scale)[:, None]
@@ -40,11 +41,12 @@ def crop_and_resize(
     """Crops of (N, H, W, C) image at normalized [y1, x1, y2, x2] boxes: (K, ch, cw, C) float32.
 
     Samples outside [0, H-1] x [0, W-1] and boxes whose index lies outside [0, N) take
-    extrapolation_value.  y1 > y2 (or x1 > x2) flips the crop.
+    extrapolation_value; a box with a non-finite coordinate yields NaN and passes no
+    gradient.  y1 > y2 (or x1 > x2) flips the crop.
     """
     n, h, w, _ = image.shape
     x = image.astype(jnp.float32)
-    boxes = boxes.astype(jnp.float32)
+    boxes, box_indices, finite = isolate_nonfinite_boxes(boxes.astype(jnp.float32), box_indices)
     ys, valid_y = _axis_coordinates(boxes[:, 0], boxes[:, 2], crop_size[0], h)
     xs, valid_x = _axis_coordinates(boxes[:, 1], boxes[:, 3], crop_size[1], w)
     in_range = (box_indices >= 0) & (box_indices < n)
@@ -64,7 +66,7 @@ def crop_and_resize(
         upper = x[b, top, left] + (x[b, top, right] - x[b, top, left]) * x_lerp
         lower = x[b, bottom, left] + (x[b, bottom, right] - x[b, bottom, left]) * x_lerp
         value = upper + (lower - upper) * y_lerp
-    return jnp.where(valid, value, jnp.asarray(extrapolation_value, jnp.float32))
+    return mark_nonfinite(jnp.where(valid, value, jnp.asarray(extrapolation_value, jnp.float32)), finite)
 
 
 def _index(coord: jax.Array, length: int) -> jax.Array:

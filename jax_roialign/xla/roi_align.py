@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import sampling
+from jax_roialign.xla import guards, sampling
 
 
 def compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
@@ -32,17 +32,25 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
                     terms (onnxruntime)
 
     Accumulation is in float32 (float64 for float64 features).  A box whose batch
-    index lies outside [0, N) reads nothing and yields zeros; a bin with no samples
-    (adaptive grid of a zero-size aligned box) yields zero in every mode.
+    index lies outside [0, N) reads nothing and yields zeros; a box with a NaN or
+    infinite coordinate reads nothing, yields NaN and passes no gradient; a bin with
+    no samples (adaptive grid of a zero-size aligned box) yields zero in every mode.
     """
     cdt = compute_dtype(features.dtype)
     x = features.astype(cdt)
-    boxes = boxes.astype(cdt)
+    boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
+    _, h, w, c = x.shape
+    out_h, out_w = spec.output_size
+    itemsize = jnp.dtype(cdt).itemsize
     if spec.mode == "avg":
-        out = _avg_pool(x, boxes, batch_indices, spec)
+        pool = functools.partial(_avg_pool, x, spec=spec)
+        # The contraction's intermediate plus the weight-building temporaries.
+        per_box = (max(out_h * w, out_w * h) * c + 16 * (out_h * h + out_w * w)) * itemsize
     else:
-        out = _max_pool(x, boxes, batch_indices, spec)
-    return out.astype(features.dtype)
+        pool = functools.partial(_max_pool, x, spec=spec)
+        per_box = 16 * out_h * out_w * c * itemsize  # running max, argmax, taps, indices
+    out = guards.map_box_chunks(pool, boxes, batch_indices, per_box)
+    return guards.mark_nonfinite(out, finite).astype(features.dtype)
 
 
 def _box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, sampling.AxisBins]:
@@ -143,11 +151,8 @@ def _max_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Ro
             return jnp.maximum(jnp.maximum(jnp.maximum(terms[0], terms[1]), terms[2]), terms[3])
         return terms[0] + terms[1] + terms[2] + terms[3]
 
-    # Search for the winning sample without tracking gradients.  The barrier keeps
-    # XLA from merging the search's geometry with the re-read's: on CPU (jaxlib
-    # 0.10.2, float64) its algebraic simplifier otherwise miscompiles the search.
-    searched = jax.lax.stop_gradient((x, geometry(boxes)))
-    xs, (by_s, bx_s, n_samples) = jax.lax.optimization_barrier(searched)
+    # Search for the winning sample without tracking gradients.
+    xs, (by_s, bx_s, n_samples) = jax.lax.stop_gradient((x, geometry(boxes)))
     if spec.sampling_ratio > 0:
         trips = spec.sampling_ratio**2
     else:

@@ -9,11 +9,14 @@ in row-major order, as in torchvision.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
+from jax_roialign.xla.guards import isolate_nonfinite_boxes, map_box_chunks, mark_nonfinite
 from jax_roialign.xla.roi_align import compute_dtype
-from jax_roialign.xla.sampling import round_half_away_from_zero
+from jax_roialign.xla.sampling import divide, round_half_away_from_zero
 
 
 def _bin_edges(lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:
@@ -21,7 +24,7 @@ def _bin_edges(lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: 
     start = round_half_away_from_zero(lo * scale)
     end = round_half_away_from_zero(hi * scale)
     size = jnp.maximum(end - start + 1.0, 1.0)
-    bin_size = size / pooled
+    bin_size = divide(size, pooled)
     p = jnp.arange(pooled, dtype=lo.dtype)
     first = jnp.floor(p * bin_size[:, None]) + start[:, None]
     last = jnp.ceil((p + 1.0) * bin_size[:, None]) + start[:, None]
@@ -41,12 +44,22 @@ def roi_pool(
     A loop visits the cells of every bin in row-major order (trip count: the largest
     bin area among the boxes) and keeps the first argmax; the output is then read at
     the argmax, so gradients reach exactly that element.  A box whose batch index
-    lies outside [0, N) yields zeros.
+    lies outside [0, N) yields zeros; one with a non-finite coordinate yields NaN.
     """
+    boxes = jax.lax.stop_gradient(boxes.astype(compute_dtype(features.dtype)))
+    boxes, batch_indices, finite = isolate_nonfinite_boxes(boxes, batch_indices)
+    per_box = 12 * output_size[0] * output_size[1] * features.shape[3] * 4  # max, argmax, indices
+    pool = functools.partial(_pool_chunk, features, output_size=output_size, spatial_scale=spatial_scale)
+    return mark_nonfinite(map_box_chunks(pool, boxes, batch_indices, per_box), finite)
+
+
+def _pool_chunk(
+    features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, output_size: tuple[int, int], spatial_scale: float
+) -> jax.Array:
+    """roi_pool of one chunk of finite boxes."""
     n, h, w, c = features.shape
     k = boxes.shape[0]
     out_h, out_w = output_size
-    boxes = jax.lax.stop_gradient(boxes.astype(compute_dtype(features.dtype)))
     y0, y1 = _bin_edges(boxes[:, 1], boxes[:, 3], spatial_scale, out_h, h)
     x0, x1 = _bin_edges(boxes[:, 0], boxes[:, 2], spatial_scale, out_w, w)
     y0, y1 = y0[:, :, None, None], y1[:, :, None, None]

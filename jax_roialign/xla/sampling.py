@@ -31,6 +31,19 @@ class AxisBins(NamedTuple):
     grid: jax.Array
 
 
+def divide(numerator: jax.Array, denominator: float | jax.Array) -> jax.Array:
+    """IEEE-rounded numerator / denominator, also when the denominator is a constant.
+
+    XLA's algebraic simplifier rewrites ``x / c`` (c a constant or a broadcast scalar)
+    into ``x * (1 / c)``, which can differ in the last bit.  Sample coordinates must
+    match the frameworks' arithmetic to the bit where the read is discontinuous (at
+    -1 and L, and where floor() flips), so the divisor enters as a full-shape array
+    behind an optimization barrier, which the simplifier cannot see through.
+    """
+    denominator = jnp.broadcast_to(jnp.asarray(denominator, numerator.dtype), jnp.shape(numerator))
+    return numerator / jax.lax.optimization_barrier(denominator)
+
+
 def axis_bins(
     lo: jax.Array,
     hi: jax.Array,
@@ -51,18 +64,18 @@ def axis_bins(
     size = (hi * spatial_scale - offset) - start
     if not aligned:
         size = jnp.maximum(size, 1.0)
-    bin_size = size / pooled
+    bin_size = divide(size, pooled)
     if sampling_ratio > 0:
         grid = jnp.full_like(bin_size, sampling_ratio)
     else:
         # Not differentiable: the number of samples is piecewise constant in the box.
-        grid = jnp.ceil(jax.lax.stop_gradient(size) / pooled)
+        grid = jnp.ceil(divide(jax.lax.stop_gradient(size), pooled))
     return AxisBins(start, bin_size, grid)
 
 
 def sample_coordinate(bins: AxisBins, p: jax.Array, i: jax.Array) -> jax.Array:
     """Coordinate of sample ``i`` of bin ``p``, with the frameworks' order of operations."""
-    return bins.start + p * bins.bin_size + ((i + 0.5) * bins.bin_size) / bins.grid
+    return bins.start + p * bins.bin_size + divide((i + 0.5) * bins.bin_size, bins.grid)
 
 
 class Taps(NamedTuple):
@@ -107,7 +120,7 @@ def fixed_grid_weights(bins: AxisBins, pooled: int, grid: int, length: int) -> j
     i = jnp.arange(grid, dtype=bins.start.dtype)[None, :]
     taps = bilinear_taps(sample_coordinate(bins, p, i), length)
     w = spread_taps(taps, length)
-    return w.sum(axis=1) / grid
+    return divide(w.sum(axis=1), grid)
 
 
 def spread_taps(taps: Taps, length: int) -> jax.Array:

@@ -1,0 +1,57 @@
+"""Containment under jit: bad boxes isolated, memory bounded for any number of boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def isolate_nonfinite_boxes(boxes: jax.Array, batch_indices: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(boxes, batch_indices, finite): boxes with a NaN or infinite coordinate are neutralized.
+
+    Such a box is replaced by (0, 0, 0, 0) and given batch index -1, so it reads no
+    image and sends no gradient anywhere (its weights stay finite); callers mark its
+    output NaN with :func:`mark_nonfinite`.  Other boxes are untouched.
+    """
+    finite = jnp.all(jnp.isfinite(boxes), axis=-1)
+    boxes = jnp.where(finite[:, None], boxes, 0.0)
+    return boxes, jnp.where(finite, batch_indices, -1), finite
+
+
+def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
+    """out with the rows of non-finite boxes set to NaN (the documented value)."""
+    mask = finite.reshape(finite.shape + (1,) * (out.ndim - 1))
+    return jnp.where(mask, out, jnp.asarray(jnp.nan, out.dtype))
+
+
+# Working set that one chunk of boxes may use on the XLA paths (bytes).
+CHUNK_BYTES = 1 << 28
+
+
+def map_box_chunks(
+    fn: Callable[[jax.Array, jax.Array], jax.Array],
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    bytes_per_box: int,
+) -> jax.Array:
+    """fn(boxes, batch_indices) -> (K, ...), run over chunks of boxes when K is large.
+
+    Keeps the working set near CHUNK_BYTES whatever K is, forward and backward, with
+    a sequential lax.map over rematerialized chunks; small K calls fn once.  Padding boxes
+    get batch index -1 and are dropped from the result.
+    """
+    k = boxes.shape[0]
+    chunk = max(1, CHUNK_BYTES // max(bytes_per_box, 1))
+    if k <= chunk:
+        return fn(boxes, batch_indices)
+    n_chunks = -(-k // chunk)
+    pad = n_chunks * chunk - k
+    boxes = jnp.pad(boxes, ((0, pad), (0, 0))).reshape(n_chunks, chunk, 4)
+    batch_indices = jnp.pad(batch_indices, (0, pad), constant_values=-1).reshape(n_chunks, chunk)
+    # Rematerialized: the backward pass recomputes a chunk instead of storing every
+    # chunk's intermediates, so gradients stay within the same working set.
+    chunk_fn = jax.checkpoint(fn)
+    out = jax.lax.map(lambda args: chunk_fn(*args), (boxes, batch_indices))
+    return out.reshape((n_chunks * chunk,) + out.shape[2:])[:k]
