@@ -1,0 +1,73 @@
+"""Run-time checked versions of the ops, for values that jit cannot check eagerly.
+
+Under ``jax.jit`` the plain ops cannot raise on data: an out-of-range batch index
+yields zeros and a non-finite box yields NaN (see the README's reliability section).
+These wrappers compile the op with :mod:`jax.experimental.checkify` and raise
+``checkify.JaxRuntimeError`` naming the bad value instead.  Call them from Python
+(they jit-compile internally); inside your own jit, use ``checkify.checkify`` on a
+function that calls them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import checkify
+
+from jax_roialign import canonical, ops
+
+
+def _check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
+    idx = boxes.batch_indices
+    in_range = (idx >= 0) & (idx < n_images)
+    first_bad = jnp.argmin(in_range)
+    checkify.check(
+        jnp.all(in_range),
+        f"batch index {{bad}} (box {{box}}) is outside [0, {n_images})",
+        bad=idx[first_bad] if idx.size else jnp.int32(0),
+        box=first_bad,
+    )
+    finite = jnp.all(jnp.isfinite(boxes.coords), axis=-1)
+    first_nonfinite = jnp.argmin(finite)
+    checkify.check(jnp.all(finite), "box {box} has a non-finite coordinate", box=first_nonfinite)
+
+
+def _checked(op, features, boxes, batch_indices, data_format):
+    def run(features, boxes, batch_indices):
+        x = canonical.canonical_features(features, data_format)
+        _check_boxes(canonical.canonical_boxes(boxes, batch_indices, x.shape[0]), x.shape[0])
+        return op(features, boxes, batch_indices=batch_indices, data_format=data_format)
+
+    err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
+    err.throw()
+    return out
+
+
+def roi_align(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    data_format: str = "NHWC",
+    **kwargs,
+) -> jax.Array:
+    """:func:`jax_roialign.roi_align` that raises on out-of-range batch indices and non-finite boxes."""
+    op = functools.partial(ops.roi_align, output_size=output_size, **kwargs)
+    return _checked(op, features, boxes, batch_indices, data_format)
+
+
+def roi_pool(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    data_format: str = "NHWC",
+    **kwargs,
+) -> jax.Array:
+    """:func:`jax_roialign.roi_pool` that raises on out-of-range batch indices and non-finite boxes."""
+    op = functools.partial(ops.roi_pool, output_size=output_size, **kwargs)
+    return _checked(op, features, boxes, batch_indices, data_format)
