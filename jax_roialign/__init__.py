@@ -1,7 +1,8 @@
 """jax_roialign: RoIAlign for JAX with every framework's convention named and reproduced."""
 
 from jax_roialign.conventions import RoIAlignSpec
+from jax_roialign.multiscale import multiscale_roi_align
 from jax_roialign.ops import roi_align, roi_pool
 
-__all__ = ["RoIAlignSpec", "roi_align", "roi_pool"]
+__all__ = ["RoIAlignSpec", "multiscale_roi_align", "roi_align", "roi_pool"]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ function that calls them.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,40 +35,31 @@ def _check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
     checkify.check(jnp.all(finite), "box {box} has a non-finite coordinate", box=first_nonfinite)
 
 
-def _checked(op, features, boxes, batch_indices, data_format):
-    def run(features, boxes, batch_indices):
-        x = canonical.canonical_features(features, data_format)
-        _check_boxes(canonical.canonical_boxes(boxes, batch_indices, x.shape[0]), x.shape[0])
-        return op(features, boxes, batch_indices=batch_indices, data_format=data_format)
+def _checked_version(op: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """op with a run-time check of batch indices and box coordinates (same signature)."""
 
-    err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
-    err.throw()
-    return out
+    @functools.wraps(op)
+    def checked_op(
+        features: jax.Array,
+        boxes: jax.Array,
+        output_size: int | tuple[int, int],
+        *,
+        batch_indices: jax.Array | None = None,
+        data_format: str = "NHWC",
+        **kwargs,
+    ) -> jax.Array:
+        def run(features, boxes, batch_indices):
+            x = canonical.canonical_features(features, data_format)
+            _check_boxes(canonical.canonical_boxes(boxes, batch_indices, x.shape[0]), x.shape[0])
+            return op(features, boxes, output_size, batch_indices=batch_indices, data_format=data_format, **kwargs)
+
+        err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
+        err.throw()
+        return out
+
+    checked_op.__doc__ = f"jax_roialign.{op.__name__}, raising on out-of-range batch indices and non-finite boxes."
+    return checked_op
 
 
-def roi_align(
-    features: jax.Array,
-    boxes: jax.Array,
-    output_size: int | tuple[int, int],
-    *,
-    batch_indices: jax.Array | None = None,
-    data_format: str = "NHWC",
-    **kwargs,
-) -> jax.Array:
-    """:func:`jax_roialign.roi_align` that raises on out-of-range batch indices and non-finite boxes."""
-    op = functools.partial(ops.roi_align, output_size=output_size, **kwargs)
-    return _checked(op, features, boxes, batch_indices, data_format)
-
-
-def roi_pool(
-    features: jax.Array,
-    boxes: jax.Array,
-    output_size: int | tuple[int, int],
-    *,
-    batch_indices: jax.Array | None = None,
-    data_format: str = "NHWC",
-    **kwargs,
-) -> jax.Array:
-    """:func:`jax_roialign.roi_pool` that raises on out-of-range batch indices and non-finite boxes."""
-    op = functools.partial(ops.roi_pool, output_size=output_size, **kwargs)
-    return _checked(op, features, boxes, batch_indices, data_format)
+roi_align = _checked_version(ops.roi_align)
+roi_pool = _checked_version(ops.roi_pool)

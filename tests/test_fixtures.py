@@ -8,8 +8,10 @@ sets for "equal to float rounding".
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -48,31 +50,16 @@ def assert_close(got: jax.Array, want: np.ndarray, dtype: str) -> None:
     np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=tol, atol=tol * scale)
 
 
-def check_torchvision_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> None:
+def check_torchvision_roi_op(op: Callable, params: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Output and input gradient of torchvision.ops.roi_align or roi_pool (through the compat op)."""
     dtype = params["dtype"]
-    x = jnp.asarray(arrays["input"], dtype)
     rois = jnp.asarray(arrays["rois"], dtype)
+    kwargs = {k: params[k] for k in ("spatial_scale", "sampling_ratio", "aligned") if k in params}
 
     def f(x):
-        return torchvision.roi_align(
-            x, rois, tuple(params["output_size"]), params["spatial_scale"], params["sampling_ratio"], params["aligned"]
-        )
+        return op(x, rois, tuple(params["output_size"]), **kwargs)
 
-    out, vjp = jax.vjp(f, x)
-    assert_close(out, arrays["output"], dtype)
-    (grad,) = vjp(jnp.asarray(arrays["cotangent"], dtype))
-    assert_close(grad, arrays["grad_input"], dtype)
-
-
-def check_torchvision_roi_pool(params: dict, arrays: dict[str, np.ndarray]) -> None:
-    dtype = params["dtype"]
-    x = jnp.asarray(arrays["input"], dtype)
-    rois = jnp.asarray(arrays["rois"], dtype)
-
-    def f(x):
-        return torchvision.roi_pool(x, rois, tuple(params["output_size"]), params["spatial_scale"])
-
-    out, vjp = jax.vjp(f, x)
+    out, vjp = jax.vjp(f, jnp.asarray(arrays["input"], dtype))
     assert_close(out, arrays["output"], dtype)
     (grad,) = vjp(jnp.asarray(arrays["cotangent"], dtype))
     assert_close(grad, arrays["grad_input"], dtype)
@@ -148,8 +135,8 @@ def check_tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]
 
 
 CHECKS = {
-    ("torchvision", "roi_align"): check_torchvision_roi_align,
-    ("torchvision", "roi_pool"): check_torchvision_roi_pool,
+    ("torchvision", "roi_align"): functools.partial(check_torchvision_roi_op, torchvision.roi_align),
+    ("torchvision", "roi_pool"): functools.partial(check_torchvision_roi_op, torchvision.roi_pool),
     ("torchvision", "multi_scale_roi_align"): check_torchvision_multi_scale_roi_align,
     ("onnxruntime", "roi_align"): check_onnxruntime_roi_align,
     ("onnx_backend", "roi_align"): check_onnx_backend_roi_align,

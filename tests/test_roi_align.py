@@ -200,3 +200,13 @@ class RoIAlignTestBase:
 
 class TestRoIAlignXla(RoIAlignTestBase):
     impl = "xla"
+
+
+def test_impl_dispatch_on_cpu():
+    """impl=None runs XLA on CPU; impl="pallas" raises until the kernels land (never silently XLA)."""
+    features, boxes, batch = _problem(1.0, dtype="float32")
+    x, b = jnp.asarray(features, jnp.float32), jnp.asarray(boxes, jnp.float32)
+    auto = jr.roi_align(x, b, 3, batch_indices=batch)
+    chex.assert_trees_all_equal(auto, jr.roi_align(x, b, 3, batch_indices=batch, impl="xla"))
+    with pytest.raises(NotImplementedError, match="Pallas"):
+        jr.roi_align(x, b, 3, batch_indices=batch, impl="pallas")

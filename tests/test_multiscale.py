@@ -1,0 +1,55 @@
+"""multiscale_roi_align: level assignment rules and agreement with per-level roi_align."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_roialign as jr
+from jax_roialign.multiscale import box_levels, infer_scale
+
+BOX_SIDES = np.array([0.0, 50.0, 111.9, 112.0, 224.0, 447.0, 448.0, 2000.0])
+
+
+def _square_boxes(sides: np.ndarray) -> jnp.ndarray:
+    return jnp.asarray(np.stack([np.zeros_like(sides), np.zeros_like(sides), sides, sides], 1), jnp.float32)
+
+
+@pytest.mark.parametrize(
+    "mapper,expected",
+    [
+        # sqrt(area) 112 and 448 sit exactly on level boundaries: both eps variants round them up.
+        ("torchvision", [0, 0, 0, 1, 2, 2, 3, 3]),
+        ("detectron2", [0, 0, 0, 1, 2, 2, 3, 3]),
+    ],
+)
+def test_box_levels(mapper, expected):
+    levels = box_levels(_square_boxes(BOX_SIDES), min_level=2, max_level=5, mapper=mapper)
+    np.testing.assert_array_equal(levels, expected)
+
+
+def test_inferred_scales_round_like_torchvision():
+    assert [infer_scale((s, 10), (800, 10)) for s in (200, 100, 50, 13)] == [0.25, 0.125, 0.0625, 0.015625]
+
+
+def test_matches_per_level_roi_align_under_jit():
+    rng = np.random.default_rng(0)
+    levels = [jnp.asarray(rng.standard_normal((2, 64 // 2**i, 80 // 2**i, 3)), jnp.float32) for i in range(3)]
+    scales = [1 / 4, 1 / 8, 1 / 16]
+    corner = rng.uniform(0, 200, (2, 5, 2))
+    boxes = jnp.asarray(np.concatenate([corner, corner + rng.uniform(10, 300, (2, 5, 2))], -1), jnp.float32)
+    fn = jax.jit(lambda f, b: jr.multiscale_roi_align(f, b, 4, spatial_scales=scales, sampling_ratio=2))
+    out = fn(levels, boxes)
+    assert out.shape == (2, 5, 4, 4, 3)
+    level = np.asarray(box_levels(boxes.reshape(-1, 4), min_level=2, max_level=4))
+    for i, (x, s) in enumerate(zip(levels, scales)):
+        want = jr.roi_align(x, boxes, 4, spatial_scale=s, sampling_ratio=2).reshape(-1, 4, 4, 3)
+        np.testing.assert_array_equal(np.asarray(out).reshape(-1, 4, 4, 3)[level == i], np.asarray(want)[level == i])
+    assert set(level) == {0, 1, 2}
+
+
+def test_requires_scales_or_image_size():
+    with pytest.raises(ValueError, match="image_size is required"):
+        jr.multiscale_roi_align([jnp.zeros((1, 8, 8, 2))], jnp.zeros((1, 4)), 2)
