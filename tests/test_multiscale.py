@@ -44,7 +44,7 @@ def test_matches_per_level_roi_align_under_jit():
     out = fn(levels, boxes)
     assert out.shape == (2, 5, 4, 4, 3)
     level = np.asarray(box_levels(boxes.reshape(-1, 4), min_level=2, max_level=4))
-    for i, (x, s) in enumerate(zip(levels, scales)):
+    for i, (x, s) in enumerate(zip(levels, scales, strict=True)):
         want = jr.roi_align(x, boxes, 4, spatial_scale=s, sampling_ratio=2).reshape(-1, 4, 4, 3)
         np.testing.assert_array_equal(np.asarray(out).reshape(-1, 4, 4, 3)[level == i], np.asarray(want)[level == i])
     assert set(level) == {0, 1, 2}

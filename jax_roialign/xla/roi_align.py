@@ -7,6 +7,7 @@ boxes (K, 4) [x1, y1, x2, y2] in input-image coordinates, batch_indices (K,) int
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +45,11 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
     itemsize = jnp.dtype(cdt).itemsize
     if spec.mode == "avg":
         pool = functools.partial(_avg_pool, x, spec=spec)
-        # The contraction's intermediate plus the weight-building temporaries.
-        per_box = (max(out_h * w, out_w * h) * c + 16 * (out_h * h + out_w * w)) * itemsize
+        # The largest of: gathered taps (fixed grid or largest window), the dense
+        # contraction's intermediate, and the weight-building temporaries.
+        taps = 2 * spec.sampling_ratio if spec.sampling_ratio > 0 else WINDOW_TIERS[-1]
+        per_box = max(out_h * out_w * taps * taps * c, max(out_h * w, out_w * h) * c, 16 * (out_h * h + out_w * w))
+        per_box *= itemsize
     else:
         pool = functools.partial(_max_pool, x, spec=spec)
         per_box = 16 * out_h * out_w * c * itemsize  # running max, argmax, taps, indices
@@ -66,13 +70,9 @@ def _box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, 
     return by, bx
 
 
-def axis_weights(bins: sampling.AxisBins, pooled: int, length: int, sampling_ratio: int) -> jax.Array:
-    """(K, pooled, length) averaged read weights of every box along one axis."""
-    if sampling_ratio > 0:
-        fn = functools.partial(sampling.fixed_grid_weights, pooled=pooled, grid=sampling_ratio, length=length)
-    else:
-        fn = functools.partial(sampling.adaptive_grid_weights, pooled=pooled, length=length)
-    return jax.vmap(fn)(bins)
+# Rows (and columns) per bin that the windowed avg path gathers, smallest first; boxes
+# with larger bins use the dense form.  One static shape per tier keeps jit happy.
+WINDOW_TIERS: tuple[int, ...] = (8, 16)
 
 
 def image_one_hot(batch_indices: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
@@ -83,16 +83,68 @@ def image_one_hot(batch_indices: jax.Array, n: int, dtype: jnp.dtype) -> jax.Arr
 def _avg_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
     """Separable avg RoIAlign: out[k] = Wy[k] @ X[b_k] @ Wx[k]^T, per channel.
 
-    The weights are exact for fixed and adaptive grids alike, so no intermediate ever
-    holds a sample grid.  The image is selected by a one-hot contraction (never a
-    gather of K feature maps), and the axis contracted first is the one that gives
-    the smaller intermediate.
+    Each bin's weights are nonzero on a few rows and columns, so a bin is computed from
+    the taps it reads: its 2 * sampling_ratio neighbours per axis for a fixed grid, or
+    a window of consecutive rows/columns (the smallest tier of WINDOW_TIERS that holds
+    every bin of the call, picked at run time by lax.switch) for an adaptive grid.
+    Bins larger than the largest tier use the dense (out x map) weights.  All forms are
+    exact; none ever holds a sample grid.
     """
     n, h, w, _ = x.shape
     out_h, out_w = spec.output_size
     by, bx = _box_bins(boxes, spec)
-    wy = axis_weights(by, out_h, h, spec.sampling_ratio)
-    wx = axis_weights(bx, out_w, w, spec.sampling_ratio)
+    if spec.sampling_ratio > 0:
+        taps = functools.partial(sampling.fixed_grid_taps, grid=spec.sampling_ratio)
+        ty = jax.vmap(functools.partial(taps, pooled=out_h, length=h))(by)
+        tx = jax.vmap(functools.partial(taps, pooled=out_w, length=w))(bx)
+        return _gather_taps(x, batch_indices, ty, tx)
+
+    def windowed(window: int) -> Callable[[], jax.Array]:
+        def run() -> jax.Array:
+            taps = functools.partial(sampling.adaptive_grid_taps, window=window)
+            ty = jax.vmap(functools.partial(taps, pooled=out_h, length=h))(by)
+            tx = jax.vmap(functools.partial(taps, pooled=out_w, length=w))(bx)
+            if window >= max(h, w):
+                return _dense_contract(x, batch_indices, ty[1], tx[1])
+            return _gather_taps(x, batch_indices, ty, tx)
+
+        return run
+
+    tiers = [t for t in WINDOW_TIERS if t < max(h, w)] + [max(h, w)]
+    extent = sampling.adaptive_row_extent
+    need = jnp.maximum(
+        jnp.max(jax.vmap(functools.partial(extent, pooled=out_h, length=h))(by), initial=0.0),
+        jnp.max(jax.vmap(functools.partial(extent, pooled=out_w, length=w))(bx), initial=0.0),
+    )
+    tier = jnp.sum(need > jnp.asarray(tiers[:-1], need.dtype)).astype(jnp.int32)
+    return jax.lax.switch(tier, [windowed(t) for t in tiers])
+
+
+def _gather_taps(
+    x: jax.Array, batch_indices: jax.Array, ty: tuple[jax.Array, jax.Array], tx: tuple[jax.Array, jax.Array]
+) -> jax.Array:
+    """out[k, p, q] = sum_{a, b} wy[k, p, a] * wx[k, q, b] * X[b_k, ry[k, p, a], rx[k, q, b]].
+
+    Each tap reads a contiguous run of channels (NHWC).  A box whose batch index lies
+    outside [0, N) reads image 0 and is zeroed.
+    """
+    (ry, wy), (rx, wx) = ty, tx
+    n = x.shape[0]
+    in_range = (batch_indices >= 0) & (batch_indices < n)
+    image = jnp.where(in_range, batch_indices, 0)[:, None, None, None, None]
+    taps = x[image, ry[:, :, :, None, None], rx[:, None, None, :, :]]  # (K, P, Ty, Q, Tx, C)
+    wy = jnp.where(in_range[:, None, None], wy, 0.0)
+    return jnp.einsum("kpaqbc,kpa,kqb->kpqc", taps, wy, wx, precision=jax.lax.Precision.HIGHEST)
+
+
+def _dense_contract(x: jax.Array, batch_indices: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
+    """out[k] = Wy[k] @ X[b_k] @ Wx[k]^T with dense (K, out, map) weights.
+
+    The image is selected by a one-hot contraction (never a gather of K feature maps),
+    and the axis contracted first is the one that gives the smaller intermediate.
+    """
+    n, h, w, _ = x.shape
+    out_h, out_w = wy.shape[1], wx.shape[1]
     pick = image_one_hot(batch_indices, n, x.dtype)
     dot = functools.partial(jnp.einsum, precision=jax.lax.Precision.HIGHEST)
     if out_h * w <= out_w * h:

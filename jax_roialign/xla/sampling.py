@@ -12,6 +12,7 @@ under x64) and are differentiable in the box coordinates.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -110,42 +111,79 @@ def bilinear_taps(coord: jax.Array, length: int) -> Taps:
     )
 
 
-def fixed_grid_weights(bins: AxisBins, pooled: int, grid: int, length: int) -> jax.Array:
-    """(pooled, length) matrix of averaged read weights for a static sampling grid.
+def fixed_grid_taps(bins: AxisBins, pooled: int, grid: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(rows, weights), each (pooled, 2 * grid): the read taps of a static sampling grid.
 
-    Row p is ``(1 / grid) * sum_i w(sample(p, i))``: applying it along this axis (and
-    its twin along the other) gives avg RoIAlign exactly, sample by sample.
+    Bin p reads ``sum_j weights[p, j] * X[rows[p, j]]``: the two neighbours of each of
+    its ``grid`` samples, weighted by the bilinear weight over ``grid`` (the mean).
     """
     p = jnp.arange(pooled, dtype=bins.start.dtype)[:, None]
     i = jnp.arange(grid, dtype=bins.start.dtype)[None, :]
     taps = bilinear_taps(sample_coordinate(bins, p, i), length)
-    w = spread_taps(taps, length)
-    return divide(w.sum(axis=1), grid)
+    rows = jnp.concatenate([taps.lo, taps.hi], axis=1)
+    return rows, divide(jnp.concatenate([taps.w_lo, taps.w_hi], axis=1), grid)
 
 
-def spread_taps(taps: Taps, length: int) -> jax.Array:
-    """Dense form of taps: (..., length) with w_lo at lo and w_hi at hi (summed if equal)."""
-    rows = jnp.arange(length)
-    lo = (taps.lo[..., None] == rows).astype(taps.w_lo.dtype)
-    hi = (taps.hi[..., None] == rows).astype(taps.w_hi.dtype)
-    return taps.w_lo[..., None] * lo + taps.w_hi[..., None] * hi
+def _count_below(bins: AxisBins, p: jax.Array, v: jax.Array, strict: bool) -> jax.Array:
+    """#samples of bin p with coordinate < v (strict) or <= v, exact at any v.
+
+    The count is read off the arithmetic progression, then corrected against the exact
+    per-sample coordinate.  Adaptive grids have ``grid = ceil(bin_size)``, so either one
+    sample per bin or a spacing in (0.5, 1]: one correction step each way suffices.
+    """
+    sg = jax.lax.stop_gradient
+    g = bins.grid
+    step = bins.bin_size / g
+    below = (lambda y: y < v) if strict else (lambda y: y <= v)
+    first = sample_coordinate(bins, p, jnp.zeros((), p.dtype))
+    safe_step = jnp.where(step > 0, step, 1.0)
+    guess = jnp.ceil(sg((v - first) / safe_step))
+    guess = jnp.where(step > 0, guess, jnp.where(below(sg(first)), g, 0.0))
+    n = jnp.clip(guess, 0.0, g)
+    y_prev = sg(sample_coordinate(bins, p, n - 1.0))
+    n = jnp.where((n > 0) & ~below(y_prev), n - 1.0, n)
+    y_next = sg(sample_coordinate(bins, p, n))
+    return jnp.where((n < g) & below(y_next), n + 1.0, n)
 
 
-def adaptive_grid_weights(bins: AxisBins, pooled: int, length: int) -> jax.Array:
-    """(pooled, length) averaged read weights for a data-dependent grid, in closed form.
+def adaptive_row_extent(bins: AxisBins, pooled: int, length: int) -> jax.Array:
+    """Largest number of consecutive rows any bin of this axis reads (adaptive grid).
 
-    Exact for any grid size under jit (no cap): the samples of a bin form an arithmetic
-    progression, and the read weight of row h is the tent ``1 - |y - h|`` on [0, L-1]
-    (constant 1 on [-1, 0) for row 0 and on [L-1, L] for row L-1, zero beyond).  The
-    sum of a linear function over the samples inside one unit segment [t, t+1) only
-    needs their count and the first one, so row weights cost O(pooled * length)
-    whatever the grid.  Sample counts below a threshold are computed from the
-    progression and then corrected against the exact per-sample coordinate, so the
-    discontinuities at -1 and L classify samples exactly as the frameworks do.
+    A bin reads rows floor(first valid sample) .. floor(last valid sample) + 1, clamped
+    to the map; bins without valid samples read none.
+    """
+    first, last = _valid_rows(bins._replace(grid=jnp.maximum(bins.grid, 1.0)), pooled, length)
+    return jnp.max(jnp.where(bins.grid >= 1.0, jnp.maximum(last - first + 1.0, 0.0), 0.0))
 
-    Adaptive grids have ``grid = ceil(bin_size)``, so either one sample per bin or a
-    spacing in (0.5, 1]: one correction step always suffices.  Bins with no samples
-    (``grid <= 0``: a zero-size or inverted aligned box) get all-zero weights.
+
+def _valid_rows(bins: AxisBins, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(first row, last row) read by each bin, each (pooled, 1); last < first when none."""
+    p = jnp.arange(pooled, dtype=bins.start.dtype)[:, None]
+    lo = _count_below(bins, p, jnp.asarray(-1.0, p.dtype), strict=True)  # first valid sample
+    hi = _count_below(bins, p, jnp.asarray(float(length), p.dtype), strict=False)  # one past the last
+
+    def clamped(i: jax.Array) -> jax.Array:
+        return jnp.clip(jax.lax.stop_gradient(sample_coordinate(bins, p, i)), 0.0, length - 1.0)
+
+    first = jnp.floor(clamped(lo))
+    last = jnp.minimum(jnp.floor(clamped(hi - 1.0)) + 1.0, length - 1.0)
+    return first, jnp.where(hi > lo, last, first - 1.0)
+
+
+def adaptive_grid_taps(bins: AxisBins, pooled: int, length: int, window: int) -> tuple[jax.Array, jax.Array]:
+    """(rows, weights), each (pooled, window): averaged read weights of an adaptive grid.
+
+    Row ``rows[p, j]`` gets weight ``weights[p, j]``; the rows of bin p are a window of
+    consecutive rows placed over the rows it reads, exact when
+    ``adaptive_row_extent <= window`` (``window = length`` always is: the dense form).
+
+    The weights are in closed form, exact for any grid size under jit (no cap): the
+    samples of a bin form an arithmetic progression, and the read weight of row h is
+    the tent ``1 - |y - h|`` on [0, L-1] (constant 1 on [-1, 0) for row 0 and on
+    [L-1, L] for row L-1, zero beyond).  The sum of a linear function over the samples
+    inside one unit segment [u, u+1) needs only their count and the first one, so a
+    bin costs O(window) whatever its grid.  Bins with no samples (``grid <= 0``: a
+    zero-size or inverted aligned box) get all-zero weights.
     """
     dtype = bins.start.dtype
     has_samples = bins.grid >= 1.0
@@ -154,37 +192,28 @@ def adaptive_grid_weights(bins: AxisBins, pooled: int, length: int) -> jax.Array
     bins = bins._replace(grid=g)
     step = bins.bin_size / g
     p = jnp.arange(pooled, dtype=dtype)[:, None]
-
-    def count_below(v: jax.Array, strict: bool) -> jax.Array:
-        """#samples of bin p with coordinate < v (strict) or <= v (not strict)."""
-        sg = jax.lax.stop_gradient
-        below = (lambda y: y < v) if strict else (lambda y: y <= v)
-        first = sample_coordinate(bins, p, jnp.zeros((), dtype))
-        safe_step = jnp.where(step > 0, step, 1.0)
-        guess = jnp.ceil(sg((v - first) / safe_step))
-        guess = jnp.where(step > 0, guess, jnp.where(below(sg(first)), g, 0.0))
-        n = jnp.clip(guess, 0.0, g)
-        y_prev = sg(sample_coordinate(bins, p, n - 1.0))
-        n = jnp.where((n > 0) & ~below(y_prev), n - 1.0, n)
-        y_next = sg(sample_coordinate(bins, p, n))
-        return jnp.where((n < g) & below(y_next), n + 1.0, n)
-
-    t = jnp.arange(length, dtype=dtype)[None, :]
-    below_t = count_below(t, strict=True)  # (pooled, length): samples below row t
-    # Unit segments [t, t+1) for t = 0 .. L-2: samples there read rows t and t + 1.
-    n_seg = below_t[:, 1:] - below_t[:, :-1]
-    first_y = sample_coordinate(bins, p, below_t[:, :-1])
-    # Sum over the segment's samples of (y - t): n * (y_first - t) + step * n(n-1)/2.
-    frac_sum = n_seg * (first_y - t[:, :-1]) + step * n_seg * (n_seg - 1.0) / 2.0
-    frac_sum = jnp.where(n_seg > 0, frac_sum, 0.0)
-    zeros = jnp.zeros((pooled, 1), dtype)
-    w = jnp.concatenate([n_seg - frac_sum, zeros], axis=1)  # falling edge into row t
-    w = w + jnp.concatenate([zeros, frac_sum], axis=1)  # rising edge into row t + 1
+    window = min(window, length)
+    first, _ = _valid_rows(bins, pooled, length)
+    start = jnp.clip(first, 0.0, float(length - window))
+    # Segment boundaries u = start - 1 .. start + window: segment [u, u+1) feeds rows u, u+1.
+    u = start + jnp.arange(-1, window + 1, dtype=dtype)
+    below = _count_below(bins, p, u, strict=True)
+    n_seg = below[:, 1:] - below[:, :-1]
+    seg = u[:, :-1]
+    first_y = sample_coordinate(bins, p, below[:, :-1])
+    # Sum over the segment's samples of (y - u): n * (y_first - u) + step * n(n-1)/2.
+    frac_sum = n_seg * (first_y - seg) + step * n_seg * (n_seg - 1.0) / 2.0
+    inner = (n_seg > 0) & (seg >= 0) & (seg <= length - 2)  # the tails are counted below
+    frac_sum = jnp.where(inner, frac_sum, 0.0)
+    falling = jnp.where(inner, n_seg - frac_sum, 0.0)
+    rows = u[:, 1:-1]
+    w = falling[:, 1:] + frac_sum[:, :-1]  # row t: falling edge of [t, t+1), rising edge of [t-1, t)
     # Clamped tails: [-1, 0) reads row 0, [L-1, L] reads row L-1, both with weight 1.
-    n_low = below_t[:, :1] - count_below(jnp.asarray(-1.0, dtype), strict=True)
-    n_high = count_below(jnp.asarray(float(length), dtype), strict=False) - below_t[:, -1:]
-    w = w.at[:, :1].add(n_low).at[:, -1:].add(n_high)
-    return jnp.where(has_samples, w / g, 0.0)
+    count = functools.partial(_count_below, bins, p)
+    n_low = count(jnp.asarray(0.0, dtype), True) - count(jnp.asarray(-1.0, dtype), True)
+    n_high = count(jnp.asarray(float(length), dtype), False) - count(jnp.asarray(length - 1.0, dtype), True)
+    w = w + jnp.where(rows == 0, n_low, 0.0) + jnp.where(rows == length - 1, n_high, 0.0)
+    return rows.astype(jnp.int32), jnp.where(has_samples, w / g, 0.0)
 
 
 def round_half_away_from_zero(v: jax.Array) -> jax.Array:
