@@ -7,6 +7,7 @@ output 4 x 4 with one sample per bin.  Every number is computed live.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -91,3 +92,22 @@ def render(per_row: int = 3) -> str:
         lines.extend("   ".join(g[r] for g in grids) for r in range(4))
         lines.append("")
     return "\n".join(lines)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``demo``: --per-row N."""
+    parser.add_argument("--per-row", type=positive_int, default=3, metavar="N", help="conventions per row (default: 3)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table of every convention's result."""
+    print(render(args.per_row))
+    return 0

@@ -25,10 +25,15 @@ _ROI_ALIGN_IMPLS: dict[str, Callable] = {
 }
 
 
+def check_impl(impl: str | None) -> str | None:
+    """impl if it is None or one of IMPLS, else a ValueError naming it."""
+    return None if impl is None else check_choice(impl, "impl", IMPLS)
+
+
 def _impl_order(impl: str | None) -> tuple[str, ...]:
     """Implementations to try, in order: the one asked for, or Pallas then XLA on GPU/TPU."""
     if impl is not None:
-        return (check_choice(impl, "impl", IMPLS),)
+        return (check_impl(impl),)
     if jax.default_backend() in ("gpu", "tpu"):
         return ("pallas", "xla")
     return ("xla",)

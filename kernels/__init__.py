@@ -1,17 +1,14 @@
 """Pallas kernels for RoIAlign (installed as ``jax_roialign.kernels``).
 
-The fused GPU and TPU kernels are built in a later step; until then
-:func:`roi_align` raises NotImplementedError, which the dispatcher in
-``jax_roialign.ops`` reads as "use the next implementation" (XLA).
+:func:`roi_align` has the contract of ``jax_roialign.xla.roi_align``; the dispatcher in
+``jax_roialign.ops`` calls it for ``impl="pallas"`` (and, with ``impl=None``, on GPU
+and TPU, falling back to XLA when it raises NotImplementedError).  The kernels are
+written for Pallas' Triton (GPU) and Mosaic (TPU) lowerings and verified in Pallas
+interpret mode only; no speed is claimed.
 """
 
-from __future__ import annotations
+from .config import BlockSizes
+from .roi_align import roi_align
+from .target import Target, select_target
 
-import jax
-
-from jax_roialign.conventions import RoIAlignSpec
-
-
-def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
-    """Pallas RoIAlign of canonical inputs (same contract as jax_roialign.xla.roi_align)."""
-    raise NotImplementedError("the Pallas RoIAlign kernels are not available in this version")
+__all__ = ["BlockSizes", "Target", "roi_align", "select_target"]

@@ -1,27 +1,26 @@
 """Cross-framework agreement: committed fixtures from torchvision, onnxruntime, TensorFlow and ONNX.
 
-The fixtures are made by tests/fixtures/make_fixtures.py (schema in
-tests/fixtures/README.md).  Float64 fixtures are compared at 1e-6 relative, float32
-at 1e-5 (plus an absolute floor scaled by the values), the bounds the design card
-sets for "equal to float rounding".
+The fixtures are made by tests/fixtures/make_fixtures.py from the cases of
+jax_roialign.conformance (schema in tests/fixtures/README.md) and compared with
+``conformance.compare_case``: float64 to 1e-6 relative, float32 to 1e-5 (plus an
+absolute floor scaled by the values), the bounds the design card sets for "equal to
+float rounding".
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import pathlib
-from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_roialign.compat import onnx, tensorflow, torchvision
+from jax_roialign import conformance
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
-TOLERANCE = {"float64": 1e-6, "float32": 1e-5}
+SOURCES = ("torchvision", "onnxruntime", "onnx_backend", "tensorflow")
+# Frameworks whose cases are built with numpy alone (onnx_backend's inputs are the onnx package's data).
+NUMPY_BUILT = ("torchvision", "onnxruntime", "tensorflow")
 
 
 def load_cases(source: str) -> list[tuple[str, dict, dict[str, np.ndarray]]]:
@@ -44,105 +43,12 @@ def load_cases(source: str) -> list[tuple[str, dict, dict[str, np.ndarray]]]:
     return out
 
 
-def assert_close(got: jax.Array, want: np.ndarray, dtype: str) -> None:
-    tol = TOLERANCE[dtype]
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=tol, atol=tol * scale)
+def assert_all_passed(fields: list[conformance.FieldResult]) -> None:
+    """Every compared array within its tolerance (the failures, with their errors, as the message)."""
+    failed = [f for f in fields if not f.passed]
+    assert not failed, failed
 
 
-def check_torchvision_roi_op(op: Callable, params: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Output and input gradient of torchvision.ops.roi_align or roi_pool (through the compat op)."""
-    dtype = params["dtype"]
-    rois = jnp.asarray(arrays["rois"], dtype)
-    kwargs = {k: params[k] for k in ("spatial_scale", "sampling_ratio", "aligned") if k in params}
-
-    def f(x):
-        return op(x, rois, tuple(params["output_size"]), **kwargs)
-
-    out, vjp = jax.vjp(f, jnp.asarray(arrays["input"], dtype))
-    assert_close(out, arrays["output"], dtype)
-    (grad,) = vjp(jnp.asarray(arrays["cotangent"], dtype))
-    assert_close(grad, arrays["grad_input"], dtype)
-
-
-def check_torchvision_multi_scale_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> None:
-    dtype = params["dtype"]
-    feats = {name: jnp.asarray(arrays[f"feat.{name}"], dtype) for name in params["featmap_names"]}
-    n_images = len(params["image_shapes"])
-    boxes = [jnp.asarray(arrays[f"boxes.{i}"], dtype) for i in range(n_images)]
-    out = torchvision.multi_scale_roi_align(
-        feats,
-        boxes,
-        [tuple(s) for s in params["image_shapes"]],
-        featmap_names=params["featmap_names"],
-        output_size=tuple(params["output_size"]),
-        sampling_ratio=params["sampling_ratio"],
-        canonical_scale=params.get("canonical_scale", 224),
-        canonical_level=params.get("canonical_level", 4),
-    )
-    assert_close(out, arrays["output"], dtype)
-
-
-def _onnx_call(params: dict, arrays: dict[str, np.ndarray]) -> jax.Array:
-    dtype = params["dtype"]
-    return onnx.roi_align(
-        jnp.asarray(arrays["X"], dtype),
-        jnp.asarray(arrays["rois"], dtype),
-        jnp.asarray(arrays["batch_indices"]),
-        mode=params["mode"],
-        output_height=params["output_height"],
-        output_width=params["output_width"],
-        sampling_ratio=params["sampling_ratio"],
-        spatial_scale=params["spatial_scale"],
-        coordinate_transformation_mode=params["coordinate_transformation_mode"],
-        opset=params["opset"],
-    )
-
-
-def check_onnxruntime_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> None:
-    assert_close(_onnx_call(params, arrays), arrays["output"], params["dtype"])
-
-
-def check_onnx_backend_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> None:
-    """The ONNX package's own RoiAlign node tests, with the outputs the ONNX files give."""
-    out = _onnx_call(params, arrays)
-    # Those expected outputs are written with 4 decimals (off by up to 8.4e-5).
-    np.testing.assert_allclose(np.asarray(out), arrays["output"], rtol=1e-4, atol=1e-4)
-
-
-def check_tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]) -> None:
-    image = jnp.asarray(arrays["image"], jnp.float32)
-    boxes = jnp.asarray(arrays["boxes"], jnp.float32)
-
-    def f(image, boxes):
-        return tensorflow.crop_and_resize(
-            image,
-            boxes,
-            jnp.asarray(arrays["box_indices"]),
-            tuple(params["crop_size"]),
-            params["method"],
-            params["extrapolation_value"],
-        )
-
-    out, vjp = jax.vjp(f, image, boxes)
-    assert_close(out, arrays["output"], "float32")
-    grad_image, grad_boxes = vjp(jnp.asarray(arrays["cotangent"], jnp.float32))
-    assert_close(grad_image, arrays["grad_image"], "float32")
-    if "grad_boxes" in arrays:
-        # Box gradients sum many products of differences: float32 cancellation, hence 1e-4.
-        scale = max(1.0, float(np.abs(arrays["grad_boxes"]).max()))
-        np.testing.assert_allclose(np.asarray(grad_boxes), arrays["grad_boxes"], rtol=1e-4, atol=1e-4 * scale)
-
-
-CHECKS = {
-    ("torchvision", "roi_align"): functools.partial(check_torchvision_roi_op, torchvision.roi_align),
-    ("torchvision", "roi_pool"): functools.partial(check_torchvision_roi_op, torchvision.roi_pool),
-    ("torchvision", "multi_scale_roi_align"): check_torchvision_multi_scale_roi_align,
-    ("onnxruntime", "roi_align"): check_onnxruntime_roi_align,
-    ("onnx_backend", "roi_align"): check_onnx_backend_roi_align,
-    ("tensorflow", "crop_and_resize"): check_tensorflow_crop_and_resize,
-}
-SOURCES = ("torchvision", "onnxruntime", "onnx_backend", "tensorflow")
 FIXTURE_CASES = [pytest.param(src, p, a, id=f"{src}:{n}") for src in SOURCES for n, p, a in load_cases(src)]
 
 
@@ -150,7 +56,54 @@ def test_every_source_has_fixtures():
     assert {p.values[0] for p in FIXTURE_CASES} == set(SOURCES)
 
 
-@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("source", SOURCES)
+def test_fixture_ops_are_the_frameworks_ops(source):
+    assert {params["op"] for _, params, _ in load_cases(source)} == set(conformance.FRAMEWORKS[source].ops)
+
+
+@pytest.mark.parametrize("source", NUMPY_BUILT)
+def test_fixtures_hold_the_conformance_cases(source):
+    """The committed files were made from exactly the cases conformance builds now (regenerate if not)."""
+    stored = {name: (params, arrays) for name, params, arrays in load_cases(source)}
+    cases = conformance.FRAMEWORKS[source].cases()
+    assert sorted(c["name"] for c in cases) == sorted(stored)
+    for case in cases:
+        params, arrays = stored[case["name"]]
+        assert params == case["params"], case["name"]
+        for field, value in case["inputs"].items():
+            np.testing.assert_array_equal(arrays[field], value, err_msg=f"{case['name']}.{field}")
+            assert arrays[field].dtype == value.dtype, f"{case['name']}.{field}"
+
+
 @pytest.mark.parametrize("source,params,arrays", FIXTURE_CASES)
 def test_fixture(source, params, arrays):
-    CHECKS[source, params["op"]](params, arrays)
+    assert_all_passed(conformance.compare_case(source, params, arrays))
+
+
+PALLAS_CASES = [p for p in FIXTURE_CASES if (p.values[0], p.values[1]["op"]) in conformance.SELECTS_IMPL]
+
+
+@pytest.mark.usefixtures("unoptimized_compiles")
+@pytest.mark.parametrize("source,params,arrays", PALLAS_CASES)
+def test_fixture_on_the_pallas_kernels(source, params, arrays):
+    """The same frameworks' numbers from impl="pallas" (interpret mode on a CPU)."""
+    assert_all_passed(conformance.compare_case(source, params, arrays, impl="pallas"))
+
+
+def test_compare_errors_and_rule():
+    theirs = np.array([0.0, 2.0, -4.0])
+    inside = conformance.compare("x", theirs + [1e-3, -2e-3, 0.0], theirs, rtol=1e-3, atol=1e-3)
+    assert inside.passed
+    np.testing.assert_allclose([inside.max_abs, inside.max_rel], [2e-3, 2e-3 / 4])
+    # 2.0 may move by atol + rtol * 2 = 3e-3 and no more.
+    assert not conformance.compare("x", theirs + [0.0, 3.1e-3, 0.0], theirs, rtol=1e-3, atol=1e-3).passed
+
+
+def test_compare_nan_and_shape():
+    nan = np.array([np.nan, 1.0])
+    both = conformance.compare("x", nan, nan, rtol=0.0, atol=0.0)
+    assert both.passed and both.max_abs == 0.0
+    one_side = conformance.compare("x", np.array([1.0, 1.0]), nan, rtol=1.0, atol=1.0)
+    assert not one_side.passed and one_side.max_abs == np.inf
+    shape = conformance.compare("x", np.zeros((2, 1)), np.zeros(2), rtol=1.0, atol=1.0)
+    assert not shape.passed and shape.max_abs == np.inf

@@ -1,38 +1,33 @@
-"""Live cross-checks: the fixture cases recomputed by the installed frameworks, then checked.
+"""Live cross-checks: the conformance cases recomputed by the installed frameworks, then compared.
 
-Each framework's module is optional: its tests skip when it is not importable (CI
-installs none of them; the committed fixtures cover it there).
+Each framework is optional: its tests skip when it is not importable (CI installs none
+of them; the committed fixtures cover it there).  ``python -m jax_roialign check`` runs
+the same cases and prints a summary table instead.
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from tests.fixtures import make_fixtures
-from tests.test_fixtures import CHECKS
+from jax_roialign import conformance
+from tests.test_fixtures import assert_all_passed
 
-FRAMEWORKS = {
-    "torchvision": ("torchvision", make_fixtures.torchvision_cases, make_fixtures.run_torchvision),
-    "onnxruntime": ("onnxruntime", make_fixtures.onnxruntime_cases, make_fixtures.run_onnxruntime),
-    "tensorflow": ("tensorflow", make_fixtures.tensorflow_cases, make_fixtures.run_tensorflow),
-}
+LIVE = ("torchvision", "onnxruntime", "tensorflow")
 
 
 def live_cases() -> list:
     params = []
-    for source, (module, cases, _) in FRAMEWORKS.items():
-        if importlib.util.find_spec(module) is None:
-            params.append(pytest.param(source, None, marks=pytest.mark.skip(reason=f"{module} is not installed")))
+    for name in LIVE:
+        framework = conformance.FRAMEWORKS[name]
+        if not framework.available():
+            reason = f"needs {', '.join(framework.modules)}"
+            params.append(pytest.param(name, None, marks=pytest.mark.skip(reason=reason)))
             continue
-        params.extend(pytest.param(source, case, id=f"{source}:{case['name']}") for case in cases())
+        params.extend(pytest.param(name, case, id=f"{name}:{case['name']}") for case in framework.cases())
     return params
 
 
-@pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize("source,case", live_cases())
 def test_live(source, case):
-    run = FRAMEWORKS[source][2]
-    arrays = {**case["inputs"], **run(case)}
-    CHECKS[source, case["params"]["op"]](case["params"], arrays)
+    outputs = conformance.FRAMEWORKS[source].run(case)
+    assert_all_passed(conformance.compare_case(source, case["params"], {**case["inputs"], **outputs}))

@@ -53,3 +53,40 @@ def test_matches_per_level_roi_align_under_jit():
 def test_requires_scales_or_image_size():
     with pytest.raises(ValueError, match="image_size is required"):
         jr.multiscale_roi_align([jnp.zeros((1, 8, 8, 2))], jnp.zeros((1, 4)), 2)
+
+
+def test_valid_mask_zeroes_padding_rows_and_their_gradients():
+    rng = np.random.default_rng(1)
+    levels = [jnp.asarray(rng.standard_normal((2, 32 // 2**i, 40 // 2**i, 2)), jnp.float32) for i in range(2)]
+    corner = rng.uniform(0, 80, (2, 3, 2))
+    boxes = jnp.asarray(np.concatenate([corner, corner + rng.uniform(8, 120, (2, 3, 2))], -1), jnp.float32)
+    valid = jnp.asarray([[True, False, True], [False, True, True]])
+
+    def pool(feats, valid=None):
+        return jr.multiscale_roi_align(feats, boxes, 3, valid=valid, spatial_scales=(1 / 4, 1 / 8), sampling_ratio=2)
+
+    out = jax.jit(pool)(levels, valid)
+    full = pool(levels)
+    mask = np.asarray(valid)[..., None, None, None]
+    np.testing.assert_array_equal(np.asarray(out), np.where(mask, np.asarray(full), 0.0))
+    # A padding row reads nothing: its cotangent reaches no feature.
+    cotangent = jnp.where(mask, 0.0, 1.0)
+    grads = jax.grad(lambda f: jnp.sum(pool(f, valid) * cotangent))(levels)
+    assert all(not np.any(np.asarray(g)) for g in grads)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"valid": jnp.ones((3,), bool)}, ValueError, r"valid must have shape \(2, 3\)"),
+        ({"valid": jnp.ones((2, 3), jnp.int32)}, TypeError, "valid must be a bool array"),
+        ({"spatial_scales": (1 / 8, 1 / 4)}, ValueError, "strictly decreasing"),
+        ({"spatial_scales": (1 / 4,)}, ValueError, r"one entry per level \(2\)"),
+        ({"spatial_scales": (1 / 4, 1 / 8), "mapper": "mmdet"}, ValueError, "mapper"),
+    ],
+)
+def test_bad_level_arguments_are_named(kwargs, error, match):
+    levels = [jnp.zeros((2, 16, 16, 1)), jnp.zeros((2, 8, 8, 1))]
+    kwargs = {"spatial_scales": (1 / 4, 1 / 8), **kwargs}
+    with pytest.raises(error, match=match):
+        jr.multiscale_roi_align(levels, jnp.zeros((2, 3, 4)), 2, **kwargs)

@@ -77,7 +77,8 @@ def test_sharding_example_matches_single_device():
 H, W, C = 10, 12, 2
 corner = st.tuples(st.floats(0.5, 5.5), st.floats(0.5, 5.5))
 size = st.tuples(st.floats(1.0, 4.0), st.floats(1.0, 4.0))
-feature_maps = hnp.arrays(np.float32, (1, H, W, C), elements=st.floats(-4, 4, width=32))
+# No subnormals: XLA's CPU backend flushes them to zero (a property of the backend, not of RoIAlign).
+feature_maps = hnp.arrays(np.float32, (1, H, W, C), elements=st.floats(-4, 4, width=32, allow_subnormal=False))
 align = jax.jit(lambda x, b: jr.roi_align(x, b, (3, 2), sampling_ratio=0))
 
 
@@ -95,7 +96,7 @@ def test_linear_in_the_features(a, b, c, s, alpha):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(-3, 3, width=32), corner, size)
+@given(st.floats(-3, 3, width=32, allow_subnormal=False), corner, size)
 def test_constant_map_gives_the_constant_inside(value, c, s):
     out = align(jnp.full((1, H, W, C), value, jnp.float32), box_of(c, s))
     np.testing.assert_allclose(out, value, rtol=1e-5, atol=1e-5)

@@ -27,7 +27,7 @@ def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
 
 
 # Working set that one chunk of boxes may use on the XLA paths (bytes).
-CHUNK_BYTES = 1 << 28
+CHUNK_BYTES = 1 << 29
 
 
 def map_box_chunks(

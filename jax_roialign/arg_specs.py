@@ -1,0 +1,87 @@
+"""Named workloads: the shapes that the benchmarks time and the tests exercise.
+
+Every workload is a frozen description (map, boxes, op parameters) plus a seeded
+generator of its arrays, so a benchmark, a scaling sweep and a test that names the same
+workload see the same problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """One RoIAlign problem: NHWC features (n, height, width, channels) and num_boxes boxes.
+
+    Boxes are [x1, y1, x2, y2] in input-image coordinates, uniformly placed over the
+    image the map covers (height / spatial_scale by width / spatial_scale), with sides
+    uniform in [min_side, max_side] pixels, assigned to images uniformly at random.
+    """
+
+    name: str
+    n: int
+    height: int
+    width: int
+    channels: int
+    num_boxes: int
+    output_size: int
+    spatial_scale: float
+    sampling_ratio: int
+    min_side: float
+    max_side: float
+    aligned: bool = True
+
+    def __post_init__(self) -> None:
+        for field in ("n", "height", "width", "channels", "output_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"Workload.{field} must be >= 1, got {getattr(self, field)!r}")
+        if self.num_boxes < 0:
+            raise ValueError(f"Workload.num_boxes must be >= 0, got {self.num_boxes!r}")
+        if not 0 < self.min_side <= self.max_side:
+            raise ValueError(f"Workload needs 0 < min_side <= max_side, got {self.min_side!r}, {self.max_side!r}")
+
+    def with_boxes(self, num_boxes: int) -> Workload:
+        """The same workload with another number of boxes (for scaling sweeps)."""
+        return dataclasses.replace(self, num_boxes=num_boxes)
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of jax_roialign.roi_align for this workload (besides batch_indices)."""
+        return {
+            "spatial_scale": self.spatial_scale,
+            "sampling_ratio": self.sampling_ratio,
+            "aligned": self.aligned,
+        }
+
+    def arrays(self, seed: int = 0, dtype: jnp.dtype = jnp.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(features (n, H, W, C), boxes (K, 4), batch_indices (K,) int32) as NumPy arrays."""
+        rng = np.random.default_rng(seed)
+        features = rng.standard_normal((self.n, self.height, self.width, self.channels)).astype(dtype)
+        image_h, image_w = self.height / self.spatial_scale, self.width / self.spatial_scale
+        side = rng.uniform(self.min_side, self.max_side, (self.num_boxes, 2))
+        corner = rng.uniform(0.0, 1.0, (self.num_boxes, 2)) * np.maximum([image_w, image_h] - side, 0.0)
+        boxes = np.concatenate([corner, corner + side], axis=1).astype(np.float32)
+        batch_indices = rng.integers(0, self.n, self.num_boxes).astype(np.int32)
+        return features, boxes, batch_indices
+
+    def output_bytes(self, itemsize: int = 4) -> int:
+        return self.num_boxes * self.output_size**2 * self.channels * itemsize
+
+    def feature_bytes(self, itemsize: int = 4) -> int:
+        return self.n * self.height * self.width * self.channels * itemsize
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        # Mask R-CNN box head on P3 of an 800 x 1088 input.
+        Workload("fpn-p3-sr2", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0),
+        Workload("fpn-p3-adaptive", 2, 100, 136, 256, 512, 7, 1 / 8, 0, 16.0, 256.0),
+        # Mask head on P2.
+        Workload("mask-p2", 2, 200, 272, 256, 256, 14, 1 / 4, 2, 16.0, 256.0),
+        Workload("many-boxes", 2, 100, 136, 64, 8192, 7, 1 / 8, 2, 16.0, 256.0),
+    )
+}

@@ -1,0 +1,301 @@
+"""The Pallas path (interpret mode on this CPU) against the XLA path and the NumPy reference.
+
+Comparisons run at the canonical level (``kernels.roi_align`` vs ``xla.roi_align``) so
+that bad batch indices and NaN boxes can sit in the same call as ordinary boxes, with
+channel blocks small enough to split the channels.  The public API's layouts, box forms
+and edge cases run through the kernels in tests/test_roi_align.py (TestRoIAlignPallas),
+and the cross-framework fixtures in tests/test_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.extend
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_roialign as jr
+from jax_roialign import kernels, ops, xla
+from jax_roialign.compat import onnx
+from jax_roialign.conventions import RoIAlignSpec
+from tests import cases, reference
+
+# A map of at most 8 x 8 keeps the XLA reference's adaptive avg to one window tier (fast to compile).
+N, H, W, C = 2, 8, 7, 3
+SCALE = 0.5
+OUTPUT_SIZE = (3, 4)
+# Small channel blocks so that the 3 channels span two blocks (one padded).
+BLOCKS = kernels.BlockSizes(channels=2, tile_rows=4, tile_cols=4)
+CONVENTIONS = [
+    RoIAlignSpec(OUTPUT_SIZE, SCALE, ratio, aligned, mode)
+    for mode in ("avg", "max", "corner_max")
+    for ratio in (0, 1, 2, 3)
+    for aligned in (True, False)
+]
+
+
+def _problem(seed: int = 0):
+    """(features, boxes, batch_indices) float32 with every edge case: see cases.edge_boxes.
+
+    Also a NaN box and a box whose batch index lies outside [0, N).
+    """
+    features = cases.random_features(seed, (N, H, W, C), "float32")
+    extra = [[np.nan, 2.0, 9.0, 11.0], [3.0, 2.0, 15.0, 13.0]]
+    boxes = np.concatenate([cases.edge_boxes(H, W, SCALE), cases.random_boxes(seed, 4, H, W, SCALE), extra])
+    batch = np.arange(len(boxes), dtype=np.int32) % N
+    batch[-1] = N
+    return jnp.asarray(features, jnp.float32), jnp.asarray(boxes, jnp.float32), jnp.asarray(batch)
+
+
+def _cotangent(k: int, dtype=jnp.float32) -> jax.Array:
+    return jnp.asarray(np.random.default_rng(7).uniform(0.5, 1.5, (k, *OUTPUT_SIZE, C)), dtype)
+
+
+@functools.partial(jax.jit, static_argnames="spec")
+def _xla_value_and_feature_grad(x, boxes, batch, g, spec):
+    out, pullback = jax.vjp(lambda x: xla.roi_align(x, boxes, batch, spec), x)
+    return out, pullback(g)[0]
+
+
+def _pallas_value_and_feature_grad(x, boxes, batch, g, spec, block_sizes=BLOCKS):
+    out, pullback = jax.vjp(lambda x: kernels.roi_align(x, boxes, batch, spec, block_sizes=block_sizes), x)
+    return out, pullback(g)[0]
+
+
+def _tolerance(dtype: str, spec: RoIAlignSpec, features: jax.Array, n_reduced: int) -> float:
+    """cases.tolerance, plus for max modes the effect of float32 coordinate rounding.
+
+    The two paths may round a sample coordinate differently (XLA fuses the
+    coordinate arithmetic differently in each program); a value then moves by up
+    to its slope times that rounding, as in tests/test_roi_align.py.
+    """
+    tol = cases.tolerance(dtype, n_reduced)
+    if spec.mode != "avg":
+        tol = max(tol, 16 * cases.EPS["float32"] * max(H, W) * float(jnp.abs(features).max()))
+    return tol
+
+
+def _n_reduced(boxes: jax.Array) -> int:
+    """Bound on the terms that a value or a feature-gradient entry sums: 4 taps per sample,
+    over the samples of every bin of every box (the largest adaptive grid, at least 3)."""
+    finite = np.asarray(boxes)[np.all(np.isfinite(np.asarray(boxes)), axis=1)]
+    extent = np.abs(finite[:, 2:] - finite[:, :2]).max() * SCALE + 1
+    grid = max(3, int(np.ceil(extent / min(OUTPUT_SIZE))))
+    return 4 * grid**2 * len(boxes) * OUTPUT_SIZE[0] * OUTPUT_SIZE[1]
+
+
+@pytest.mark.parametrize("spec", CONVENTIONS, ids=lambda s: f"{s.mode}-r{s.sampling_ratio}-aligned{s.aligned}")
+def test_matches_xla_forward_and_feature_gradient(spec):
+    x, boxes, batch = _problem()
+    g = _cotangent(len(boxes))
+    got = _pallas_value_and_feature_grad(x, boxes, batch, g, spec)
+    want = _xla_value_and_feature_grad(x, boxes, batch, g, spec)
+    tol = _tolerance("float32", spec, x, _n_reduced(boxes))
+    chex.assert_trees_all_close(got[0], want[0], rtol=tol, atol=tol)
+    chex.assert_trees_all_close(got[1], want[1], rtol=tol, atol=tol * float(jnp.abs(want[1]).max()))
+    assert np.all(np.isnan(np.asarray(got[0][-2]))) and not np.any(np.asarray(got[0][-1]))
+
+
+# Every mode on a fixed and an adaptive grid (tests/test_roi_align.py's TestRoIAlignPallas adds more).
+LOW_PRECISION = [c for c in CONVENTIONS if c.aligned and c.sampling_ratio in (0, 2)]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("spec", LOW_PRECISION, ids=lambda s: f"{s.mode}-r{s.sampling_ratio}")
+def test_low_precision_inputs_accumulate_in_float32(dtype, spec):
+    """The result is the float32 computation rounded once to the input dtype (XLA's contract)."""
+    x, boxes, batch = _problem(seed=1)
+    x = x.astype(dtype)
+    g = _cotangent(len(boxes), dtype)
+    out, grad = _pallas_value_and_feature_grad(x, boxes, batch, g, spec)
+    assert out.dtype == grad.dtype == jnp.dtype(dtype)
+    want_out, want_grad = _xla_value_and_feature_grad(x.astype(jnp.float32), boxes, batch, g.astype(jnp.float32), spec)
+    tol = _tolerance(dtype, spec, want_out, _n_reduced(boxes))
+    chex.assert_trees_all_close(out.astype(jnp.float32), want_out, rtol=tol, atol=tol)
+    scale = float(jnp.abs(want_grad).max())
+    chex.assert_trees_all_close(grad.astype(jnp.float32), want_grad, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("spec", [CONVENTIONS[5], CONVENTIONS[19]], ids=lambda s: s.mode)
+def test_box_gradient_is_the_xla_paths(spec):
+    """Box gradients come from the XLA path's vjp; NaN and bad-index boxes get finite (zero) ones."""
+    x, boxes, batch = _problem(seed=2)
+    g = _cotangent(len(boxes))
+
+    def box_grad(fn):
+        def loss(b):
+            out = fn(x, b, batch, spec)
+            return jnp.sum(jnp.where(jnp.isnan(out), 0.0, g * out))  # a loss that ignores the NaN row
+
+        return jax.grad(loss)
+
+    got = box_grad(functools.partial(kernels.roi_align, block_sizes=BLOCKS))(boxes)
+    want = box_grad(jax.jit(xla.roi_align, static_argnames="spec"))(boxes)
+    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5 * float(jnp.abs(want).max()))
+    assert np.all(np.isfinite(np.asarray(got))) and not np.any(np.asarray(got[-2:]))
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
+def test_adaptive_grids_exact_without_cap(mode):
+    """Bins of hundreds of samples, boxes far larger than the map and than any tile, in float64."""
+    features = cases.random_features(3, (1, 9, 11, 2))
+    boxes = np.array([[-20.3, -150.1, 40.7, 249.2], [2.1, 1.7, 9.9, 8.4], [-3.0, 4.0, 400.0, 5.5]])
+    batch = np.zeros(3, np.int32)
+    got = kernels.roi_align(
+        jnp.asarray(features), jnp.asarray(boxes), jnp.asarray(batch), RoIAlignSpec((2, 3), mode=mode)
+    )
+    assert got.dtype == jnp.float64
+    want = reference.roi_align(features, boxes, batch, (2, 3), 1.0, 0, True, mode)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
+def test_block_sizes_change_no_numerics(mode):
+    """Two BlockSizes: bitwise-equal where the summation order does not depend on them, else within rounding.
+
+    Bitwise: the max forward pass (per-bin scalar arithmetic) and the avg feature
+    gradient (fixed order over boxes and output rows).  Within rounding: the avg
+    forward pass (a row's column tiles are summed in tile_cols groups) and the max
+    feature gradient (its per-channel coordinate arithmetic is compiled per channel
+    block width, and XLA may contract multiply-adds differently).
+    """
+    x, boxes, batch = _problem(seed=3)
+    g = _cotangent(len(boxes))
+    spec = RoIAlignSpec(OUTPUT_SIZE, SCALE, 0, True, mode)
+    (out_a, grad_a), (out_b, grad_b) = (
+        _pallas_value_and_feature_grad(x, boxes, batch, g, spec, block_sizes=blocks)
+        for blocks in (BLOCKS, kernels.BlockSizes(channels=4, tile_rows=8, tile_cols=2))
+    )
+    tol = cases.tolerance("float32", _n_reduced(boxes))
+    if mode == "avg":
+        chex.assert_trees_all_close(out_a, out_b, rtol=tol, atol=tol)
+        chex.assert_trees_all_equal(grad_a, grad_b)
+    else:
+        chex.assert_trees_all_equal(out_a, out_b)
+        chex.assert_trees_all_close(grad_a, grad_b, rtol=tol, atol=tol * float(jnp.abs(grad_a).max()))
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_feature_gradient_is_bitwise_repeatable(mode):
+    x, boxes, batch = _problem(seed=4)
+    g = _cotangent(len(boxes))
+    spec = RoIAlignSpec(OUTPUT_SIZE, SCALE, 2, False, mode)
+    first = _pallas_value_and_feature_grad(x, boxes, batch, g, spec)[1]
+    second = _pallas_value_and_feature_grad(x, boxes, batch, g, spec)[1]
+    chex.assert_trees_all_equal(first, second)
+
+
+def _public_problem():
+    """_problem with every batch index in range (the public API rejects others eagerly)."""
+    x, boxes, _ = _problem(seed=5)
+    return x, boxes, np.arange(len(boxes), dtype=np.int32) % N
+
+
+# The convention of CONVENTIONS[4], so that the public-API tests reuse its compiled kernels.
+PUBLIC = dict(spatial_scale=SCALE, sampling_ratio=2)
+
+
+def test_compat_layer_runs_on_the_kernels():
+    """onnxruntime's corner max through the compat layer (NCHW, opset 16) with impl="pallas"."""
+    x, boxes, batch = _public_problem()
+    kw = dict(mode="max", output_height=3, output_width=4, sampling_ratio=2, spatial_scale=SCALE, opset=16)
+    x_nchw = jnp.transpose(x, (0, 3, 1, 2))
+    chex.assert_trees_all_close(
+        onnx.roi_align(x_nchw, boxes, batch, impl="pallas", **kw),
+        onnx.roi_align(x_nchw, boxes, batch, impl="xla", **kw),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def _pallas_call_names(closed_jaxpr) -> list[str]:
+    """Names of every pallas_call in a jaxpr, nested jaxprs included, in program order."""
+    names = []
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "pallas_call":
+                names.append(eqn.params["name"])
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                walk(sub)
+
+    walk(closed_jaxpr.jaxpr)
+    return names
+
+
+@pytest.mark.parametrize(
+    "mode,kernels_meant",
+    [
+        ("avg", ["roi_align_avg_forward", "roi_align_avg_features_backward"]),
+        ("max", ["roi_align_max_forward", "roi_align_max_features_backward"]),
+        ("corner_max", ["roi_align_max_forward", "roi_align_max_features_backward"]),
+    ],
+)
+def test_traced_program_runs_the_named_kernels(mode, kernels_meant):
+    x, boxes = jnp.ones((1, 6, 7, 2)), jnp.asarray([[1.0, 1.0, 4.0, 5.0]])
+
+    def loss(x):
+        return jr.roi_align(x, boxes, 2, mode=mode, impl="pallas").sum()
+
+    assert _pallas_call_names(jax.make_jaxpr(lambda x: jax.grad(loss)(x))(x)) == kernels_meant
+
+
+@pytest.mark.parametrize("backend,platform", [("triton", "cuda"), ("mosaic", "tpu")])
+@pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
+def test_kernels_lower_for_gpu_and_tpu(backend, platform, mode):
+    """Forward and feature-gradient kernels lower through Pallas' Triton / Mosaic lowering (no device needed).
+
+    This checks the Pallas -> Triton IR / Mosaic MLIR step only: the hardware
+    compilers (ptxas, libtpu) and execution are not exercised here.
+    """
+    spec = RoIAlignSpec((7, 7), 0.25, 0, True, mode)
+    target = kernels.Target(backend)
+
+    def value_and_grads(x, boxes, batch):
+        return jax.value_and_grad(lambda x: kernels.roi_align(x, boxes, batch, spec, target=target).sum())(x)
+
+    args = (
+        jax.ShapeDtypeStruct((2, 20, 24, 256), jnp.float32),
+        jax.ShapeDtypeStruct((5, 4), jnp.float32),
+        jax.ShapeDtypeStruct((5,), jnp.int32),
+    )
+    unchecked = [jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")]
+    exported = jax.export.export(jax.jit(value_and_grads), platforms=[platform], disabled_checks=unchecked)(*args)
+    text = exported.mlir_module()
+    target_call = "tpu_custom_call" if backend == "mosaic" else "__gpu$xla.gpu.triton"
+    assert text.count(target_call) >= 2  # forward and backward kernels
+
+
+def test_impl_none_stays_on_xla_on_cpu_and_pallas_is_interpreted():
+    x, boxes, batch = _public_problem()
+
+    def run(x, impl=None):
+        return jr.roi_align(x, boxes, OUTPUT_SIZE, batch_indices=batch, impl=impl, **PUBLIC)
+
+    chex.assert_trees_all_equal(run(x), run(x, "xla"))
+    assert _pallas_call_names(jax.make_jaxpr(run)(x)) == []
+    assert _pallas_call_names(jax.make_jaxpr(functools.partial(run, impl="pallas"))(x))[0] == "roi_align_avg_forward"
+    chex.assert_trees_all_close(run(x, "pallas"), run(x), rtol=1e-5, atol=1e-5)
+
+
+def test_impl_none_falls_back_to_xla_where_pallas_cannot_lower(monkeypatch):
+    """A GPU whose JAX lacks the Triton lowering: the kernels decline before tracing and XLA runs."""
+    from jax_roialign.kernels import target as target_module
+
+    x, boxes, batch = _public_problem()
+
+    def run(impl=None):
+        return jr.roi_align(x, boxes, OUTPUT_SIZE, batch_indices=batch, impl=impl, **PUBLIC)
+
+    want = run("xla")
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(target_module, "_triton_available", lambda: False)
+    assert ops._impl_order(None) == ("pallas", "xla")
+    chex.assert_trees_all_equal(run(), want)
+    with pytest.raises(NotImplementedError, match="Triton"):
+        run("pallas")

@@ -1,0 +1,94 @@
+"""The benchmark harness and its named workloads (numbers are never checked here, only the plumbing)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from jax_roialign import bench
+from jax_roialign.arg_specs import WORKLOADS, Workload
+
+TINY = Workload("tiny", 2, 12, 14, 3, 6, 3, 1 / 4, 2, 4.0, 20.0)
+
+
+def test_the_issue_workloads_exist_with_their_shapes():
+    p3 = WORKLOADS["fpn-p3-sr2"]
+    assert (p3.n, p3.height, p3.width, p3.channels, p3.num_boxes, p3.sampling_ratio) == (2, 100, 136, 256, 512, 2)
+    assert WORKLOADS["fpn-p3-adaptive"].sampling_ratio == 0
+    assert (WORKLOADS["mask-p2"].height, WORKLOADS["mask-p2"].output_size) == (200, 14)
+    assert (WORKLOADS["many-boxes"].num_boxes, WORKLOADS["many-boxes"].channels) == (8192, 64)
+
+
+def test_workload_arrays_are_seeded_and_inside_the_image():
+    x, boxes, idx = TINY.arrays(seed=3)
+    x2, boxes2, _ = TINY.arrays(seed=3)
+    np.testing.assert_array_equal(boxes, boxes2)
+    np.testing.assert_array_equal(x, x2)
+    assert x.shape == (2, 12, 14, 3) and boxes.shape == (6, 4) and idx.shape == (6,)
+    sides = boxes[:, 2:] - boxes[:, :2]
+    assert np.all(sides >= TINY.min_side - 1e-4) and np.all(sides <= TINY.max_side + 1e-4)
+    assert np.all(boxes[:, :2] >= 0) and np.all(boxes[:, 2] <= 14 * 4 + 1e-4) and np.all(boxes[:, 3] <= 12 * 4 + 1e-4)
+    assert set(idx.tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize("field,value", [("channels", 0), ("num_boxes", -1), ("min_side", 0.0)])
+def test_workload_rejects_bad_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        Workload(**{**TINY.__dict__, field: value})
+
+
+def test_run_workload_times_ours_and_reports_memory():
+    rows = bench.run_workload(TINY, ["xla"], [], threads=1, repeats=1)
+    ours = rows["jax_roialign[xla]"]
+    assert ours["forward_ms"] > 0 and ours["forward_backward_ms"] > 0 and ours["compile_s"] > 0
+    assert ours["forward_backward_boxes_ms"] > 0
+    assert ours["backward_peak_over_floor"] > 0
+
+
+def test_markdown_table_gives_speedups_over_torchvision():
+    results = {
+        "workloads": {
+            "w": {
+                "jax_roialign[xla]": {"forward_ms": 10.0, "forward_backward_ms": 40.0, "compile_s": 1.25},
+                "torchvision": {"forward_ms": 30.0, "forward_backward_ms": 100.0},
+                "onnxruntime": {"forward_ms": 15.0},
+            }
+        }
+    }
+    lines = bench.markdown_table(results).splitlines()
+    assert lines[2] == "| w | jax_roialign[xla] | 10 | 40 | 3.0x | 2.5x | 1.2 | - | - |"
+    assert lines[3] == "| w | torchvision | 30 | 100 | - | - | - | - | - |"
+    assert lines[4] == "| w | onnxruntime | 15 | - | 2.0x | - | - | - | - |"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.configure_parser(parser)
+    return parser.parse_args(argv)
+
+
+def test_run_writes_json_with_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", TINY)
+    out = tmp_path / "r.json"
+    assert bench.run(_args("--workload", "tiny", "--no-peers", "--repeats", "1", "--json", str(out))) == 0
+    results = json.loads(out.read_text())
+    assert set(results["environment"]) >= {"device", "versions", "commit"}
+    assert "| tiny | jax_roialign[xla] |" in capsys.readouterr().out
+    assert "tiny" in results["workloads"]
+    # --table reprints the saved results without running anything.
+    assert bench.run(_args("--table", str(out))) == 0
+    assert capsys.readouterr().out.strip() == bench.markdown_table(results)
+
+
+def test_pallas_timings_on_a_cpu_are_refused():
+    with pytest.raises(ValueError, match="--impl 'pallas' on a CPU"):
+        bench.run(_args("--impl", "pallas", "--no-peers"))
+
+
+@pytest.mark.parametrize("argv,match", [(("--repeats", "0"), "--repeats"), (("--threads", "0"), "--threads")])
+def test_run_rejects_bad_flags(argv, match):
+    with pytest.raises(ValueError, match=match):
+        bench.run(_args(*argv, "--no-peers"))
