@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-OUTPUT_SIZES = (7, 14, 28)
+OUTPUT_SIZES = (7, 14)
 SAMPLING_RATIOS = (1, 2, 4, 0)
 
 _CELL = """

@@ -26,8 +26,11 @@ def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
     return jnp.where(mask, out, jnp.asarray(jnp.nan, out.dtype))
 
 
-# Working set that one chunk of boxes may use on the XLA paths (bytes).
-CHUNK_BYTES = 1 << 29
+# Working set that one chunk of boxes may use on the XLA paths (bytes).  Measured on the
+# 2-core CPU (docs/performance.md): 128 MiB keeps many-boxes' forward+backward peak at 1.8x
+# its floor (512 MiB: 4.1x) but splits fpn-p3 into 2 chunks, whose loop runs 2.6x slower
+# than one fused pass (58 ms against 22 ms forward).
+CHUNK_BYTES = 1 << 27
 
 
 def map_box_chunks(
