@@ -18,11 +18,12 @@ import jax.numpy as jnp
 from jax.experimental import checkify
 
 from jax_roialign import canonical, ops
+from jax_roialign.xla import guards
 
 
 def _check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
     idx = boxes.batch_indices
-    in_range = (idx >= 0) & (idx < n_images)
+    in_range, _ = guards.images_in_range(idx, n_images)
     first_bad = jnp.argmin(in_range)
     checkify.check(
         jnp.all(in_range),

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import sampling
-from jax_roialign.xla.roi_align import _box_bins
+from jax_roialign.xla import guards, sampling
+from jax_roialign.xla.roi_align import box_bins
 
 from .config import next_power_of_two, round_up
 
@@ -98,8 +98,8 @@ def avg_geometry(
     n, h, w, _ = features_shape
     out_h, out_w = spec.output_size
     out_rows, out_cols = padded_output_size(spec)
-    by, bx = _box_bins(boxes, spec)
-    in_range = ((batch_indices >= 0) & (batch_indices < n))[:, None, None]
+    by, bx = box_bins(boxes, spec)
+    in_range = guards.images_in_range(batch_indices, n)[0][:, None, None]
     wy = jnp.where(in_range, axis_weights(by, out_h, h, spec.sampling_ratio), 0.0)
     wx = jnp.where(in_range, axis_weights(bx, out_w, w, spec.sampling_ratio), 0.0)
     row_start, row_count = used_span(wy)
@@ -136,8 +136,8 @@ class MaxGeometry(NamedTuple):
 
 def max_geometry(boxes: jax.Array, batch_indices: jax.Array, n_images: int, spec: RoIAlignSpec) -> MaxGeometry:
     """MaxGeometry of finite (K, 4) boxes in the compute dtype."""
-    by, bx = _box_bins(boxes, spec)
-    in_range = (batch_indices >= 0) & (batch_indices < n_images)
+    by, bx = box_bins(boxes, spec)
+    in_range, _ = guards.images_in_range(batch_indices, n_images)
     n_samples = (jnp.maximum(by.grid, 0.0) * jnp.maximum(bx.grid, 0.0)).astype(jnp.int32)
 
     def table(bins: sampling.AxisBins) -> jax.Array:

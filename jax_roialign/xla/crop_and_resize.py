@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax_roialign.xla.guards import isolate_nonfinite_boxes, mark_nonfinite
+from jax_roialign.xla.guards import images_in_range, isolate_nonfinite_boxes, mark_nonfinite
 from jax_roialign.xla.sampling import divide, round_half_away_from_zero
 
 
@@ -56,8 +56,8 @@ def crop_and_resize(
     boxes, box_indices, finite = isolate_nonfinite_boxes(boxes.astype(jnp.float32), box_indices)
     ys, valid_y = axis_coordinates(boxes[:, 0], boxes[:, 2], crop_size[0], h)
     xs, valid_x = axis_coordinates(boxes[:, 1], boxes[:, 3], crop_size[1], w)
-    in_range = (box_indices >= 0) & (box_indices < n)
-    b = jnp.where(in_range, box_indices, 0)[:, None, None]
+    in_range, b = images_in_range(box_indices, n)
+    b = b[:, None, None]
     ys, xs = ys[:, :, None], xs[:, None, :]
     valid = (valid_y[:, :, None] & valid_x[:, None, :] & in_range[:, None, None])[..., None]
 

@@ -20,6 +20,14 @@ def isolate_nonfinite_boxes(boxes: jax.Array, batch_indices: jax.Array) -> tuple
     return boxes, jnp.where(finite, batch_indices, -1), finite
 
 
+def images_in_range(batch_indices: jax.Array, n_images: int) -> tuple[jax.Array, jax.Array]:
+    """(in_range, image): whether each batch index lies in [0, n_images), and the index
+    itself where it does, 0 where not (a safe image to read; callers zero those boxes'
+    weights or outputs, so a bad index reads nothing of any image)."""
+    in_range = (batch_indices >= 0) & (batch_indices < n_images)
+    return in_range, jnp.where(in_range, batch_indices, 0)
+
+
 def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
     """out with the rows of non-finite boxes set to NaN (the documented value)."""
     mask = finite.reshape(finite.shape + (1,) * (out.ndim - 1))

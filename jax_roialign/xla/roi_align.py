@@ -51,7 +51,7 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
     return guards.mark_nonfinite(out, finite).astype(features.dtype)
 
 
-def _box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, sampling.AxisBins]:
+def box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, sampling.AxisBins]:
     """(y bins, x bins) of every box, each field of shape (K,)."""
     out_h, out_w = spec.output_size
     common = {
@@ -101,18 +101,18 @@ def _avg_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Ro
         return guards.map_box_chunks(pool, boxes, batch_indices, tap_bytes(2 * spec.sampling_ratio))
 
     def windowed(window: int) -> Callable[[], jax.Array]:
-        taps = functools.partial(sampling.adaptive_grid_taps, window=window)
         if window >= max(h, w):
             # The dense form and its gradient hold a few (out x map x C) intermediates.
             pool = functools.partial(_pool_dense, x, spec=spec)
             per_box = max(4 * max(out_h * w, out_w * h) * c * itemsize, weights_bytes)
         else:
+            taps = functools.partial(sampling.adaptive_grid_taps, window=window)
             pool = functools.partial(_pool_taps, x, spec=spec, taps=taps)
             per_box = tap_bytes(window)
         return lambda: guards.map_box_chunks(pool, boxes, batch_indices, per_box)
 
     tiers = [t for t in WINDOW_TIERS if t < max(h, w)] + [max(h, w)]
-    by, bx = _box_bins(boxes, spec)
+    by, bx = box_bins(boxes, spec)
     extent = sampling.adaptive_row_extent
     need = jnp.maximum(
         jnp.max(jax.vmap(functools.partial(extent, pooled=out_h, length=h))(by), initial=0.0),
@@ -125,7 +125,7 @@ def _avg_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Ro
 def _axis_taps(boxes: jax.Array, spec: RoIAlignSpec, taps: Callable, h: int, w: int):
     """((rows, weights) along y, (columns, weights) along x) of every box, from taps(bins, pooled, length)."""
     out_h, out_w = spec.output_size
-    by, bx = _box_bins(boxes, spec)
+    by, bx = box_bins(boxes, spec)
     ty = jax.vmap(functools.partial(taps, pooled=out_h, length=h))(by)
     tx = jax.vmap(functools.partial(taps, pooled=out_w, length=w))(bx)
     return ty, tx
@@ -150,9 +150,7 @@ def _gather_taps(
     A box whose batch index lies outside [0, N) reads image 0 with zero weights.
     """
     (ry, wy), (rx, wx) = ty, tx
-    n = x.shape[0]
-    in_range = (batch_indices >= 0) & (batch_indices < n)
-    image = jnp.where(in_range, batch_indices, 0)
+    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
     return tap_sum(x, image, ry, jnp.where(in_range[:, None, None], wy, 0.0), rx, wx)
 
 
@@ -193,7 +191,7 @@ def _max_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Ro
 
     def geometry(boxes):
         """(y bins, x bins, samples per bin), broadcastable against the output."""
-        by, bx = _box_bins(boxes, spec)
+        by, bx = box_bins(boxes, spec)
         n_samples = (jnp.maximum(by.grid, 0.0) * jnp.maximum(bx.grid, 0.0)).astype(jnp.int32)
         # A bin without samples computes with a dummy grid of 1 (finite values and
         # gradients) and is masked out through n_samples.
@@ -203,8 +201,8 @@ def _max_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Ro
     p_y = jnp.arange(out_h, dtype=dtype)[None, :, None, None]
     p_x = jnp.arange(out_w, dtype=dtype)[None, None, :, None]
     chan = jnp.arange(c)[None, None, None, :]
-    in_range = (batch_indices >= 0) & (batch_indices < n)
-    image = jnp.where(in_range, batch_indices, 0)[:, None, None, None]
+    in_range, image = guards.images_in_range(batch_indices, n)
+    image = image[:, None, None, None]
 
     def value_at(x, by, bx, t):
         """Value of sample t (int, row-major in the bin's grid) of every output element."""

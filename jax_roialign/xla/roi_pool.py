@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jax_roialign.xla.guards import isolate_nonfinite_boxes, map_box_chunks, mark_nonfinite
+from jax_roialign.xla.guards import images_in_range, isolate_nonfinite_boxes, map_box_chunks, mark_nonfinite
 from jax_roialign.xla.roi_align import compute_dtype
 from jax_roialign.xla.sampling import divide, round_half_away_from_zero
 
@@ -69,8 +69,8 @@ def _pool_chunk(
     tall = jnp.max(y1 - y0, axis=(1, 2, 3), keepdims=True)
     trips = jnp.max(stride * tall, initial=0) if k else 0
 
-    in_range = (batch_indices >= 0) & (batch_indices < n)
-    image = jnp.where(in_range, batch_indices, 0)[:, None, None, None]
+    in_range, image = images_in_range(batch_indices, n)
+    image = image[:, None, None, None]
     chan = jnp.arange(c)[None, None, None, :]
 
     def cell(t):

@@ -76,9 +76,9 @@ def _tap_sum_fwd(x, image, ry, wy, rx, wx):
 
 def _tap_sum_bwd(residuals, g):
     x, shape_of_x, image, ry, wy, rx, wx = residuals
-    x_shape = (*shape_of_x.shape[:-1], (g.aval if isinstance(g, SymbolicZero) else g).shape[-1])
     if isinstance(g, SymbolicZero):
-        return jnp.zeros(x_shape, wy.dtype), None, None, None, None, None
+        return None, None, None, None, None, None  # None: a zero cotangent for every input
+    x_shape = (*shape_of_x.shape[:-1], g.shape[-1])
 
     def scatter_row_tap(a, dx):
         # Every column tap of row tap a in one scatter: updates (K, P, Q, Tx, C).

@@ -11,7 +11,7 @@ from jax_roialign.kernels import geometry
 
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.xla import sampling
-from jax_roialign.xla.roi_align import _box_bins
+from jax_roialign.xla.roi_align import box_bins
 from tests import reference
 
 LENGTH, POOLED = 20, 3
@@ -45,7 +45,7 @@ def _sample_by_sample_row_weights(spans, sampling_ratio: int, aligned: bool) -> 
 @pytest.mark.parametrize("aligned", [True, False])
 def test_axis_weights_match_sample_by_sample(sampling_ratio, aligned):
     spec = RoIAlignSpec((POOLED, 1), 1.0, sampling_ratio, aligned)
-    by, _ = _box_bins(jnp.asarray(_boxes(SPANS)), spec)
+    by, _ = box_bins(jnp.asarray(_boxes(SPANS)), spec)
     got = axis_weights(by, POOLED, LENGTH, sampling_ratio)
     want = _sample_by_sample_row_weights(SPANS, sampling_ratio, aligned)
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-12)
@@ -71,7 +71,7 @@ def test_avg_geometry_tiles_hold_exactly_the_weights():
     boxes = jnp.asarray(boxes + boxes[:2], jnp.float32)
     batch = jnp.asarray([0, 1, 1, 0, 2, -1], jnp.int32)
     geo = avg_geometry(boxes, batch, shape, spec, 4, 4)
-    by, bx = _box_bins(boxes, spec)
+    by, bx = box_bins(boxes, spec)
     wy, wx = axis_weights(by, 3, 13, 0), axis_weights(bx, 5, 22, 0)
     chex.assert_shape([geo.wy, geo.wy_by_row, geo.wx_tiles], [(6, 4, 16), (6, 16, 4), (6, 6, 8, 4)])
     chex.assert_trees_all_equal(geo.wy_by_row, jnp.swapaxes(geo.wy, 1, 2))
@@ -95,7 +95,7 @@ def test_max_geometry():
     spec = RoIAlignSpec((2, 3), 1.0, 0, True, "max")
     boxes = jnp.asarray([[1.0, 2.0, 9.5, 7.0], [3.0, 3.0, 3.0, 3.0], [0.0, 0.0, 4.0, 4.0]], jnp.float32)
     geo = geometry.max_geometry(boxes, jnp.asarray([1, 0, 2], jnp.int32), 2, spec)
-    by, bx = _box_bins(boxes, spec)
+    by, bx = box_bins(boxes, spec)
     chex.assert_trees_all_equal(geo.y_bins[:, :2], jnp.stack([by.start, by.bin_size], 1))
     chex.assert_trees_all_equal(geo.x_bins[:, 2], jnp.maximum(bx.grid, 1.0))
     # Grids ceil(5 / 2) x ceil(8.5 / 3) = 3 x 3; the zero-size box has none; box 2's image is out of range.
