@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jax_roialign import plot
+from jax_roialign.tools.plot import command
 
 README_FIGURE = Path(__file__).resolve().parents[1] / "docs" / "conventions.png"
 
@@ -21,9 +21,9 @@ README_FIGURE = Path(__file__).resolve().parents[1] / "docs" / "conventions.png"
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the plot flags (default output: docs/conventions.png) and write the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    plot.configure_parser(parser)
+    command.configure_parser(parser)
     parser.set_defaults(output=README_FIGURE)
-    return plot.run(parser.parse_args(argv))
+    return command.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

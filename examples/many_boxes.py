@@ -2,7 +2,7 @@
 
     python examples/many_boxes.py --boxes 200000 --channels 16
 
-Large box counts run in chunks of bounded working set (jax_roialign.xla.guards), so peak
+Large box counts run in chunks of bounded working set (jax_roialign.core.guards), so peak
 memory grows with the output and the features, not with intermediates.
 """
 

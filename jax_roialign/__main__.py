@@ -1,7 +1,7 @@
-"""``python -m jax_roialign``: see jax_roialign.cli."""
+"""``python -m jax_roialign``: the command line of :mod:`jax_roialign.tools.cli`."""
 
 import sys
 
-from jax_roialign.cli import main
+from jax_roialign.tools.cli import main
 
 sys.exit(main())

@@ -1,9 +1,10 @@
 """The edge of the library: layouts and box formats in, one canonical form out.
 
 Canonical form: features (N, H, W, C), boxes (K, 4) [x1, y1, x2, y2] with
-batch_indices (K,) int32.  Every public function calls :func:`canonical_features`
-and :func:`canonical_boxes` once and hands the result to an implementation;
-:class:`Boxes` knows how to give the output back the caller's box layout.
+batch_indices (K,) int32.  Every public function calls :func:`canonical_inputs` (or
+its two halves, :func:`canonical_features` and :func:`canonical_boxes`) once and hands
+the result to an implementation; :class:`Boxes` knows how to give the output back the
+caller's box layout.
 """
 
 from __future__ import annotations
@@ -118,3 +119,11 @@ def canonical_boxes(
         raise ValueError(f"per-image {name} of shape {shape} must have one row per image (features has {n_images})")
     idx = jnp.repeat(jnp.arange(shape[0], dtype=jnp.int32), shape[1])
     return Boxes(boxes.reshape(-1, 4), idx, shape[:2])
+
+
+def canonical_inputs(
+    features: jax.Array, boxes: jax.Array, batch_indices: jax.Array | None, data_format: str
+) -> tuple[jax.Array, Boxes]:
+    """(features as (N, H, W, C), canonical :class:`Boxes`) of a RoIAlign-style call."""
+    x = canonical_features(features, data_format)
+    return x, canonical_boxes(boxes, batch_indices, x.shape[0])

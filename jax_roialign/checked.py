@@ -2,7 +2,7 @@
 
 Under ``jax.jit`` the plain ops cannot raise on data: an out-of-range batch index
 yields zeros and a non-finite box yields NaN (see the README's reliability section).
-These wrappers compile the op with :mod:`jax.experimental.checkify` and raise
+These versions compile the op with :mod:`jax.experimental.checkify` and raise
 ``checkify.JaxRuntimeError`` naming the bad value instead.  Call them from Python
 (they jit-compile internally); inside your own jit, use ``checkify.checkify`` on a
 function that calls them.
@@ -18,10 +18,12 @@ import jax.numpy as jnp
 from jax.experimental import checkify
 
 from jax_roialign import canonical, ops
-from jax_roialign.xla import guards
+from jax_roialign.conventions import RoIAlignSpec, check_spatial_scale, output_size_pair
+from jax_roialign.core import guards
 
 
-def _check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
+def check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
+    """checkify checks: every batch index in [0, n_images), every coordinate finite."""
     idx = boxes.batch_indices
     in_range, _ = guards.images_in_range(idx, n_images)
     first_bad = jnp.argmin(in_range)
@@ -36,31 +38,57 @@ def _check_boxes(boxes: canonical.Boxes, n_images: int) -> None:
     checkify.check(jnp.all(finite), "box {box} has a non-finite coordinate", box=first_nonfinite)
 
 
-def _checked_version(op: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """op with a run-time check of batch indices and box coordinates (same signature)."""
+def _run_checked(
+    canonical_op: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array | None,
+    data_format: str,
+) -> jax.Array:
+    """canonical_op on the canonical inputs, after checking them, compiled with checkify."""
 
-    @functools.wraps(op)
-    def checked_op(
-        features: jax.Array,
-        boxes: jax.Array,
-        output_size: int | tuple[int, int],
-        *,
-        batch_indices: jax.Array | None = None,
-        data_format: str = "NHWC",
-        **kwargs,
-    ) -> jax.Array:
-        def run(features, boxes, batch_indices):
-            x = canonical.canonical_features(features, data_format)
-            _check_boxes(canonical.canonical_boxes(boxes, batch_indices, x.shape[0]), x.shape[0])
-            return op(features, boxes, output_size, batch_indices=batch_indices, data_format=data_format, **kwargs)
+    def run(features, boxes, batch_indices):
+        x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
+        check_boxes(b, x.shape[0])
+        return b.restore(canonical.output_layout(canonical_op(x, b.coords, b.batch_indices), data_format))
 
-        err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
-        err.throw()
-        return out
-
-    checked_op.__doc__ = f"jax_roialign.{op.__name__}, raising on out-of-range batch indices and non-finite boxes."
-    return checked_op
+    err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
+    err.throw()
+    return out
 
 
-roi_align = _checked_version(ops.roi_align)
-roi_pool = _checked_version(ops.roi_pool)
+def roi_align(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = 0,
+    aligned: bool = True,
+    mode: str = "avg",
+    data_format: str = "NHWC",
+    impl: str | None = None,
+) -> jax.Array:
+    """jax_roialign.roi_align, raising on out-of-range batch indices and non-finite boxes."""
+    spec = RoIAlignSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, aligned, mode)
+    op = functools.partial(ops.roi_align_canonical, spec=spec, impl=ops.check_impl(impl))
+    return _run_checked(op, features, boxes, batch_indices, data_format)
+
+
+def roi_pool(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    data_format: str = "NHWC",
+) -> jax.Array:
+    """jax_roialign.roi_pool, raising on out-of-range batch indices and non-finite boxes."""
+    op = functools.partial(
+        ops.roi_pool_canonical,
+        output_size=output_size_pair(output_size),
+        spatial_scale=check_spatial_scale(spatial_scale),
+    )
+    return _run_checked(op, features, boxes, batch_indices, data_format)

@@ -4,7 +4,7 @@ Every framework flag (torchvision's ``aligned``, ONNX's
 ``coordinate_transformation_mode`` and opset, mmcv's ``pool_mode``, Detectron2's
 ROIAlignV2, ...) maps onto the fields of :class:`RoIAlignSpec`; the math in
 ``jax_roialign.xla`` and ``jax_roialign.kernels`` sees nothing else.  The
-arithmetic of each field is spelled out in ``shared/conventions.md`` section 1.
+arithmetic of each field is spelled out in ``docs/conventions.md`` section 1.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Multi-level (FPN) RoIAlign with static shapes (conventions.md section 3).
+"""Multi-level (FPN) RoIAlign with static shapes (``docs/conventions.md`` section 3).
 
 torchvision's MultiScaleRoIAlign and Detectron2's ROIPooler gather each level's boxes
 with a data-dependent ``nonzero``, which jit cannot trace.  Here every level is pooled
@@ -19,10 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax_roialign import canonical
+from jax_roialign import canonical, ops
 from jax_roialign.conventions import RoIAlignSpec, check_choice, check_spatial_scale, output_size_pair
-from jax_roialign.ops import roi_align_canonical
-from jax_roialign.xla.sampling import divide
+from jax_roialign.core.sampling import divide
 
 LEVEL_MAPPERS: tuple[str, ...] = ("torchvision", "detectron2")
 
@@ -112,12 +111,14 @@ def multiscale_roi_align(
     canonical_size: float = 224.0,
     canonical_level: int = 4,
     mapper: str = "torchvision",
+    data_format: str = "NHWC",
     impl: str | None = None,
 ) -> jax.Array:
     """RoIAlign over FPN levels, each box pooled from the level its size selects.
 
     Args:
-      features: NHWC levels, finest first, as a sequence or a dict (in its order).
+      features: levels (N, H_l, W_l, C) for "NHWC" or (N, C, H_l, W_l) for "NCHW",
+        finest first, as a sequence or a dict (in its order).
       boxes: (K, 4) with batch_indices, (K, 5), or per-image padded (N, R, 4), in
         input-image coordinates (see :func:`jax_roialign.roi_align`).
       valid: optional bool mask of boxes.shape[:-1] ((N, R) for padded boxes, (K,)
@@ -129,14 +130,16 @@ def multiscale_roi_align(
         [-log2(scales[0]), -log2(scales[-1])].
       image_size: (height, width) of the input image, needed to infer scales.
       mapper: level assignment rule, "torchvision" or "detectron2" (see box_levels).
+      data_format: "NHWC" or "NCHW", for every level and the result.
       Other arguments as in :func:`jax_roialign.roi_align`.
 
-    Returns (K, out_h, out_w, C) (or (N, R, ...)), rows in input order.
+    Returns (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW (or
+    (N, R, ...)), rows in input order.
     """
     levels = list(features.values()) if isinstance(features, Mapping) else list(features)
     if not levels:
         raise ValueError("features must hold at least one level, got none")
-    levels = [canonical.canonical_features(f, "NHWC", name=f"features[{i}]") for i, f in enumerate(levels)]
+    levels = [canonical.canonical_features(f, data_format, name=f"features[{i}]") for i, f in enumerate(levels)]
     scales, size_hw = check_level_config(spatial_scales, image_size, canonical_size, canonical_level, mapper)
     if scales is None:
         scales = tuple(infer_scale(f.shape[1:3], size_hw) for f in levels)
@@ -159,9 +162,9 @@ def multiscale_roi_align(
     for i, (x, scale) in enumerate(zip(levels, scales, strict=False)):
         spec = RoIAlignSpec(size, scale, sampling_ratio, aligned, mode)
         mine = jnp.where(level == i, image_of_box, -1)
-        pooled = roi_align_canonical(x, b.coords, mine, spec, impl)
+        pooled = ops.roi_align_canonical(x, b.coords, mine, spec, impl)
         out = pooled if out is None else out + pooled
-    return b.restore(out)
+    return b.restore(canonical.output_layout(out, data_format))
 
 
 def _valid_mask(valid: jax.Array, boxes: jax.Array) -> jax.Array:

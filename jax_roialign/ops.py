@@ -1,4 +1,11 @@
-"""Public ops: roi_align and roi_pool.  Layout, box form and convention are resolved here, once."""
+"""The public ops and the choice of implementation: the only module that knows both ``xla`` and ``kernels``.
+
+Every public op is three steps: its arguments checked into a static description (a
+:class:`~jax_roialign.conventions.RoIAlignSpec`, an output size, ...), its inputs put in
+canonical form once (``jax_roialign.canonical``), and a ``*_canonical`` function that
+runs an implementation on canonical inputs.  ``checked``, ``multiscale`` and ``compat``
+call the ``*_canonical`` functions directly, so nothing is canonicalized twice.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +81,7 @@ def roi_align(
     data_format: str = "NHWC",
     impl: str | None = None,
 ) -> jax.Array:
-    """RoIAlign (Mask R-CNN) with every convention named.
+    """RoIAlign (Mask R-CNN) with every convention named (``docs/conventions.md`` section 1).
 
     Args:
       features: (N, H, W, C) for data_format "NHWC" or (N, C, H, W) for "NCHW";
@@ -109,14 +116,21 @@ def roi_align(
       batch index outside [0, N) under jit gives zeros and reads no image.
     """
     spec = RoIAlignSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, aligned, mode)
-    x = canonical.canonical_features(features, data_format)
-    b = canonical.canonical_boxes(boxes, batch_indices, x.shape[0])
+    impl = check_impl(impl)
+    x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
     out = roi_align_canonical(x, b.coords, b.batch_indices, spec, impl)
     return b.restore(canonical.output_layout(out, data_format))
 
 
 @functools.partial(jax.jit, static_argnames=("output_size", "spatial_scale"))
-def _roi_pool_xla(features, boxes, batch_indices, output_size, spatial_scale):
+def roi_pool_canonical(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+) -> jax.Array:
+    """RoIPool of canonical inputs ((N, H, W, C), (K, 4), (K,)): (K, out_h, out_w, C)."""
     return xla.roi_pool(features, boxes, batch_indices, output_size, spatial_scale)
 
 
@@ -133,13 +147,25 @@ def roi_pool(
 
     Boxes and layouts as in :func:`roi_align`.  Box corners are scaled and rounded
     half away from zero; bin (p, q) spans rows [floor(p * bin_h), ceil((p+1) * bin_h))
-    from the rounded start, clipped to the map; empty bins give 0.  Gradients go to
-    the first argmax of each bin (row-major), none to the boxes.  Returns the
-    features' dtype and layout.
+    from the rounded start, clipped to the map; empty bins give 0
+    (``docs/conventions.md`` section 2).  Gradients go to the first argmax of each
+    bin (row-major), none to the boxes.  Returns the features' dtype and layout.
     """
     size = output_size_pair(output_size)
     scale = check_spatial_scale(spatial_scale)
-    x = canonical.canonical_features(features, data_format)
-    b = canonical.canonical_boxes(boxes, batch_indices, x.shape[0])
-    out = _roi_pool_xla(x, b.coords, b.batch_indices, size, scale)
+    x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
+    out = roi_pool_canonical(x, b.coords, b.batch_indices, size, scale)
     return b.restore(canonical.output_layout(out, data_format))
+
+
+@functools.partial(jax.jit, static_argnames=("crop_size", "method", "extrapolation_value"))
+def crop_and_resize_canonical(
+    image: jax.Array,
+    boxes: jax.Array,
+    box_indices: jax.Array,
+    crop_size: tuple[int, int],
+    method: str,
+    extrapolation_value: float,
+) -> jax.Array:
+    """Crop-and-resize of an (N, H, W, C) image at (K, 4) normalized [y1, x1, y2, x2] boxes (section 4)."""
+    return xla.crop_and_resize(image, boxes, box_indices, crop_size, method, extrapolation_value)

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import guards, sampling
-from jax_roialign.xla.roi_align import box_bins
+from jax_roialign.core import guards, sampling
+from jax_roialign.core.bins import box_bins
 
 from .config import next_power_of_two, round_up
 

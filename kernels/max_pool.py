@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from jax_roialign.xla import sampling
+from jax_roialign.core import sampling
 
 from .config import BlockSizes, round_up
 from .geometry import ImageRanges, MaxGeometry, sample_coordinate

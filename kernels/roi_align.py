@@ -16,8 +16,8 @@ from jax.custom_derivatives import SymbolicZero
 
 from jax_roialign import xla
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import guards
-from jax_roialign.xla.roi_align import compute_dtype
+from jax_roialign.core import guards
+from jax_roialign.core.bins import compute_dtype
 
 from . import avg_pool, geometry, max_pool
 from .config import BlockSizes

@@ -7,6 +7,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from jax_roialign.tools.problems import edge_boxes_on_map
+
 # Unit roundoff of each dtype: the relative error of one rounding.
 EPS = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 
@@ -25,25 +27,11 @@ def tolerance(dtype: str, n_reduced: int) -> float:
 def edge_boxes(height: int, width: int, scale: float) -> np.ndarray:
     """(K, 4) [x1, y1, x2, y2] image-coordinate boxes covering every edge rule of a map.
 
-    Tiny (< 1 px), zero-size, straddling each edge, wholly outside on each side,
-    larger than the map, inverted (x2 < x1), and ordinary interior boxes.
+    The conformance cases' edge boxes (``jax_roialign.tools.problems``), in image
+    coordinates for this spatial_scale: tiny, zero-size, straddling each edge, wholly
+    outside, larger than the map, inverted, exactly 3 x 3 map pixels.
     """
-    h, w = height / scale, width / scale  # map extent in image coordinates
-    boxes = [
-        [0.3 * w, 0.4 * h, 0.3 * w + 0.2, 0.4 * h + 0.3],  # tiny
-        [0.5 * w, 0.5 * h, 0.5 * w, 0.5 * h],  # zero-size
-        [0.2 * w, 0.3 * h, 0.2 * w, 0.7 * h],  # zero width
-        [-0.2 * w, 0.1 * h, 0.3 * w, 0.6 * h],  # straddles the left edge
-        [0.6 * w, -0.3 * h, 1.25 * w, 0.4 * h],  # straddles top and right
-        [0.1 * w, 0.7 * h, 0.5 * w, 1.4 * h],  # straddles the bottom
-        [-0.9 * w, -0.8 * h, -0.3 * w, -0.2 * h],  # wholly outside, top left
-        [1.2 * w, 1.1 * h, 1.9 * w, 1.6 * h],  # wholly outside, bottom right
-        [-0.5 * w, -0.4 * h, 1.6 * w, 1.7 * h],  # larger than the map
-        [0.7 * w, 0.2 * h, 0.3 * w, 0.8 * h],  # inverted in x
-        [0.15 * w, 0.2 * h, 0.85 * w, 0.75 * h],  # ordinary
-        [0.05 * w, 0.55 * h, 0.45 * w, 0.95 * h],  # ordinary
-    ]
-    return np.asarray(boxes, np.float64)
+    return edge_boxes_on_map(height, width, 3, 3) / scale
 
 
 def random_features(seed: int, shape: tuple[int, ...], dtype: str = "float64") -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Literal NumPy transcriptions of shared/conventions.md, sample by sample, in float64.
+"""Literal NumPy transcriptions of docs/conventions.md, sample by sample, in float64.
 
 Independent of the library's formulation (it loops over samples the way the C++/CUDA
 kernels do), so agreement with it tests the separable closed form, the max loop and

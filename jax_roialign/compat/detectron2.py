@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 
 from jax_roialign import multiscale, ops
 
@@ -53,9 +52,8 @@ def roi_pooler(
     x: NCHW levels, finest first; rois (K, 5).  Levels use Detectron2's rule (1e-8
     inside the log).  Returns (K, C, out_h, out_w).
     """
-    levels = [jnp.transpose(jnp.asarray(f), (0, 2, 3, 1)) for f in x]
-    out = multiscale.multiscale_roi_align(
-        levels,
+    return multiscale.multiscale_roi_align(
+        x,
         rois,
         output_size,
         spatial_scales=scales,
@@ -64,6 +62,6 @@ def roi_pooler(
         canonical_size=canonical_box_size,
         canonical_level=canonical_level,
         mapper="detectron2",
+        data_format="NCHW",
         impl=impl,
     )
-    return jnp.transpose(out, (0, 3, 1, 2))

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
-from jax_roialign import canonical, xla
+from jax_roialign import canonical, ops
 from jax_roialign.conventions import check_choice, output_size_pair
 
 METHODS: tuple[str, ...] = ("bilinear", "nearest")
-
-
-@functools.partial(jax.jit, static_argnames=("crop_size", "method", "extrapolation_value"))
-def _crop_and_resize(image, boxes, box_indices, crop_size, method, extrapolation_value):
-    return xla.crop_and_resize(image, boxes, box_indices, crop_size, method, extrapolation_value)
 
 
 def crop_and_resize(
@@ -26,7 +19,7 @@ def crop_and_resize(
     method: str = "bilinear",
     extrapolation_value: float = 0.0,
 ) -> jax.Array:
-    """TensorFlow's crop_and_resize (conventions.md section 4).
+    """TensorFlow's crop_and_resize (``docs/conventions.md`` section 4).
 
     image (N, H, W, C) of any float dtype; boxes (K, 4) normalized [y1, x1, y2, x2]
     (y1 > y2 flips); box_indices (K,) ints in [0, N); crop_size (crop_h, crop_w).
@@ -45,4 +38,4 @@ def crop_and_resize(
     if not jnp.issubdtype(boxes.dtype, jnp.floating):
         raise TypeError(f"boxes must be floating point, got dtype {boxes.dtype}")
     idx = canonical.check_batch_indices(box_indices, boxes.shape[0], x.shape[0], name="box_indices")
-    return _crop_and_resize(x, boxes, idx, crop, method, float(extrapolation_value))
+    return ops.crop_and_resize_canonical(x, boxes, idx, crop, method, float(extrapolation_value))

@@ -92,9 +92,9 @@ def multi_scale_roi_align(
     if len(image_shapes) == 0:
         raise ValueError("image_shapes must hold one (height, width) per image, got none")
     image_size = (max(s[0] for s in image_shapes), max(s[1] for s in image_shapes))
-    levels = [jnp.transpose(jnp.asarray(x[name]), (0, 2, 3, 1)) for name in featmap_names]
+    levels = [x[name] for name in featmap_names]
     coords, idx = _boxes_and_indices(list(boxes))
-    out = multiscale.multiscale_roi_align(
+    return multiscale.multiscale_roi_align(
         levels,
         coords,
         output_size,
@@ -105,5 +105,5 @@ def multi_scale_roi_align(
         canonical_size=canonical_scale,
         canonical_level=canonical_level,
         mapper="torchvision",
+        data_format="NCHW",
     )
-    return jnp.transpose(out, (0, 3, 1, 2))

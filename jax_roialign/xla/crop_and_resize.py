@@ -14,27 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax_roialign.xla.guards import images_in_range, isolate_nonfinite_boxes, mark_nonfinite
-from jax_roialign.xla.sampling import divide, round_half_away_from_zero
-
-
-def axis_coordinates(lo: jax.Array, hi: jax.Array, crop: int, length: int) -> tuple[jax.Array, jax.Array]:
-    """(coords (K, crop), valid (K, crop)): TF crop_and_resize's sample positions along one axis.
-
-    lo, hi (K,) are normalized box edges (0 and 1 are the first and last pixel centres)
-    on an axis of ``length`` pixels; sample i of ``crop`` sits at
-    lo * (length - 1) + i * (hi - lo) * (length - 1) / (crop - 1), or at the box centre
-    when crop == 1.  valid marks samples inside [0, length - 1] (the others take the
-    extrapolation value).
-    """
-    scale = float(length - 1)
-    if crop > 1:
-        i = jnp.arange(crop, dtype=lo.dtype)
-        step = divide((hi - lo) * scale, crop - 1)
-        coords = lo[:, None] * scale + i * step[:, None]
-    else:
-        coords = (0.5 * (lo + hi) * scale)[:, None]
-    return coords, (coords >= 0) & (coords <= scale)
+from jax_roialign.core.guards import images_in_range, isolate_nonfinite_boxes, mark_nonfinite
+from jax_roialign.core.sampling import crop_axis_coordinates, round_half_away_from_zero
 
 
 def crop_and_resize(
@@ -54,8 +35,8 @@ def crop_and_resize(
     n, h, w, _ = image.shape
     x = image.astype(jnp.float32)
     boxes, box_indices, finite = isolate_nonfinite_boxes(boxes.astype(jnp.float32), box_indices)
-    ys, valid_y = axis_coordinates(boxes[:, 0], boxes[:, 2], crop_size[0], h)
-    xs, valid_x = axis_coordinates(boxes[:, 1], boxes[:, 3], crop_size[1], w)
+    ys, valid_y = crop_axis_coordinates(boxes[:, 0], boxes[:, 2], crop_size[0], h)
+    xs, valid_x = crop_axis_coordinates(boxes[:, 1], boxes[:, 3], crop_size[1], w)
     in_range, b = images_in_range(box_indices, n)
     b = b[:, None, None]
     ys, xs = ys[:, :, None], xs[:, None, :]

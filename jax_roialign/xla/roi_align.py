@@ -13,13 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import guards, sampling
+from jax_roialign.core import guards, sampling
+from jax_roialign.core.bins import box_bins, compute_dtype
 from jax_roialign.xla.tap_sum import tap_sum
-
-
-def compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """Accumulation dtype: float64 for float64 features (x64), float32 otherwise."""
-    return jnp.float64 if dtype == jnp.float64 else jnp.float32
 
 
 def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
@@ -49,19 +45,6 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
         per_box = 16 * out_h * out_w * c * x.dtype.itemsize  # running max, argmax, taps, indices
         out = guards.map_box_chunks(functools.partial(_max_pool, x, spec=spec), boxes, batch_indices, per_box)
     return guards.mark_nonfinite(out, finite).astype(features.dtype)
-
-
-def box_bins(boxes: jax.Array, spec: RoIAlignSpec) -> tuple[sampling.AxisBins, sampling.AxisBins]:
-    """(y bins, x bins) of every box, each field of shape (K,)."""
-    out_h, out_w = spec.output_size
-    common = {
-        "spatial_scale": spec.spatial_scale,
-        "aligned": spec.aligned,
-        "sampling_ratio": spec.sampling_ratio,
-    }
-    by = sampling.axis_bins(boxes[:, 1], boxes[:, 3], pooled=out_h, **common)
-    bx = sampling.axis_bins(boxes[:, 0], boxes[:, 2], pooled=out_w, **common)
-    return by, bx
 
 
 # Rows (and columns) per bin that the windowed avg path gathers, smallest first; boxes

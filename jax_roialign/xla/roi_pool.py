@@ -14,9 +14,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jax_roialign.xla.guards import images_in_range, isolate_nonfinite_boxes, map_box_chunks, mark_nonfinite
-from jax_roialign.xla.roi_align import compute_dtype
-from jax_roialign.xla.sampling import divide, round_half_away_from_zero
+from jax_roialign.core.bins import compute_dtype
+from jax_roialign.core.guards import images_in_range, isolate_nonfinite_boxes, map_box_chunks, mark_nonfinite
+from jax_roialign.core.sampling import divide, round_half_away_from_zero
 
 
 def _bin_edges(lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:

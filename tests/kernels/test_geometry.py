@@ -10,8 +10,8 @@ import pytest
 from jax_roialign.kernels import geometry
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.xla import sampling
-from jax_roialign.xla.roi_align import box_bins
+from jax_roialign.core import sampling
+from jax_roialign.core.bins import box_bins
 from tests import reference
 
 LENGTH, POOLED = 20, 3

@@ -1,10 +1,11 @@
 """The Pallas path (interpret mode on this CPU) against the XLA path and the NumPy reference.
 
-Comparisons run at the canonical level (``kernels.roi_align`` vs ``xla.roi_align``) so
-that bad batch indices and NaN boxes can sit in the same call as ordinary boxes, with
-channel blocks small enough to split the channels.  The public API's layouts, box forms
-and edge cases run through the kernels in tests/test_roi_align.py (TestRoIAlignPallas),
-and the cross-framework fixtures in tests/test_fixtures.py.
+The shared test base (``tests/roi_align_base.py``) runs here on the kernels as
+:class:`TestRoIAlignPallas`: the public API's conventions, layouts, box forms and edge
+cases.  The other tests compare at the canonical level (``kernels.roi_align`` vs
+``xla.roi_align``) so that bad batch indices and NaN boxes can sit in the same call as
+ordinary boxes, with channel blocks small enough to split the channels.  The
+cross-framework fixtures run on the kernels in tests/compat/test_fixtures.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from jax_roialign import kernels, ops, xla
 from jax_roialign.compat import onnx
 from jax_roialign.conventions import RoIAlignSpec
 from tests import cases, reference
+from tests.roi_align_base import RoIAlignTestBase
+
+
+class TestRoIAlignPallas(RoIAlignTestBase):
+    """The shared suite on the Pallas kernels: interpret mode on a CPU, compiled on a GPU or TPU."""
+
+    impl = "pallas"
+
 
 # A map of at most 8 x 8 keeps the XLA reference's adaptive avg to one window tier (fast to compile).
 N, H, W, C = 2, 8, 7, 3
@@ -71,7 +80,7 @@ def _tolerance(dtype: str, spec: RoIAlignSpec, features: jax.Array, n_reduced: i
 
     The two paths may round a sample coordinate differently (XLA fuses the
     coordinate arithmetic differently in each program); a value then moves by up
-    to its slope times that rounding, as in tests/test_roi_align.py.
+    to its slope times that rounding, as in tests/roi_align_base.py.
     """
     tol = cases.tolerance(dtype, n_reduced)
     if spec.mode != "avg":
@@ -100,7 +109,7 @@ def test_matches_xla_forward_and_feature_gradient(spec):
     assert np.all(np.isnan(np.asarray(got[0][-2]))) and not np.any(np.asarray(got[0][-1]))
 
 
-# Every mode on a fixed and an adaptive grid (tests/test_roi_align.py's TestRoIAlignPallas adds more).
+# Every mode on a fixed and an adaptive grid (tests/roi_align_base.py's TestRoIAlignPallas adds more).
 LOW_PRECISION = [c for c in CONVENTIONS if c.aligned and c.sampling_ratio in (0, 2)]
 
 

@@ -24,19 +24,23 @@ class Subcommand(NamedTuple):
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("demo", "the 6x6 seed example under every framework's convention, side by side", "jax_roialign.demo"),
+    Subcommand(
+        "demo", "the 6x6 seed example under every framework's convention, side by side", "jax_roialign.tools.demo"
+    ),
     Subcommand(
         "check",
         "run the cross-framework conformance cases against every installed framework and print a pass table",
-        "jax_roialign.conformance",
+        "jax_roialign.tools.conformance.command",
     ),
     Subcommand(
         "bench",
         "time forward and forward+backward on named workloads against every installed peer; table and JSON",
-        "jax_roialign.bench",
+        "jax_roialign.tools.bench.command",
     ),
     Subcommand(
-        "plot", "where each convention samples one box (bins, samples, taps), drawn as a PNG", "jax_roialign.plot"
+        "plot",
+        "where each convention samples one box (bins, samples, taps), drawn as a PNG",
+        "jax_roialign.tools.plot.command",
     ),
 )
 

@@ -1,10 +1,11 @@
-"""Per-axis sampling arithmetic of RoIAlign, shared by every XLA path.
+"""Per-axis sampling arithmetic, shared by the XLA path and the Pallas kernels.
 
 RoIAlign's bilinear read factors into one weight per axis: the value of a sample at
 (y, x) is ``sum_{h, w} wy_h(y) * wx_w(x) * X[h, w]`` where ``w_h`` is the
-one-dimensional read of ``shared/conventions.md`` section 1 (zero outside [-1, L],
+one-dimensional read of ``docs/conventions.md`` section 1.2 (zero outside [-1, L],
 clamped to the border inside it).  Everything here works on one axis of one box at
-a time; callers vmap over boxes and apply it to y and x alike.
+a time; callers vmap over boxes and apply it to y and x alike.  Crop-and-resize's
+sample positions (section 4) and C's rounding (section 2) are here too.
 
 All functions take and return arrays of the compute dtype (float32, or float64
 under x64) and are differentiable in the box coordinates.
@@ -93,7 +94,7 @@ class Taps(NamedTuple):
 
 
 def bilinear_taps(coord: jax.Array, length: int) -> Taps:
-    """One-dimensional bilinear read of RoIAlign (conventions.md section 1)."""
+    """One-dimensional bilinear read of RoIAlign (docs/conventions.md section 1.2)."""
     valid = (coord >= -1.0) & (coord <= length)
     c = jnp.maximum(coord, 0.0)
     lo = jnp.floor(jax.lax.stop_gradient(c))
@@ -214,6 +215,25 @@ def adaptive_grid_taps(bins: AxisBins, pooled: int, length: int, window: int) ->
     n_high = count(jnp.asarray(float(length), dtype), False) - count(jnp.asarray(length - 1.0, dtype), True)
     w = w + jnp.where(rows == 0, n_low, 0.0) + jnp.where(rows == length - 1, n_high, 0.0)
     return rows.astype(jnp.int32), jnp.where(has_samples, w / g, 0.0)
+
+
+def crop_axis_coordinates(lo: jax.Array, hi: jax.Array, crop: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(coords (K, crop), valid (K, crop)): TF crop_and_resize's sample positions along one axis.
+
+    lo, hi (K,) are normalized box edges (0 and 1 are the first and last pixel centres)
+    on an axis of ``length`` pixels; sample i of ``crop`` sits at
+    lo * (length - 1) + i * (hi - lo) * (length - 1) / (crop - 1), or at the box centre
+    when crop == 1.  valid marks samples inside [0, length - 1] (the others take the
+    extrapolation value).
+    """
+    scale = float(length - 1)
+    if crop > 1:
+        i = jnp.arange(crop, dtype=lo.dtype)
+        step = divide((hi - lo) * scale, crop - 1)
+        coords = lo[:, None] * scale + i * step[:, None]
+    else:
+        coords = (0.5 * (lo + hi) * scale)[:, None]
+    return coords, (coords >= 0) & (coords <= scale)
 
 
 def round_half_away_from_zero(v: jax.Array) -> jax.Array:

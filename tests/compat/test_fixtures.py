@@ -1,7 +1,7 @@
 """Cross-framework agreement: committed fixtures from torchvision, onnxruntime, TensorFlow and ONNX.
 
 The fixtures are made by tests/fixtures/make_fixtures.py from the cases of
-jax_roialign.conformance (schema in tests/fixtures/README.md) and compared with
+jax_roialign.tools.conformance (schema in tests/fixtures/README.md) and compared with
 ``conformance.compare_case``: float64 to 1e-6 relative, float32 to 1e-5 (plus an
 absolute floor scaled by the values), the bounds the design card sets for "equal to
 float rounding".
@@ -15,9 +15,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from jax_roialign import conformance
+from jax_roialign.tools import conformance
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 SOURCES = ("torchvision", "onnxruntime", "onnx_backend", "tensorflow")
 # Frameworks whose cases are built with numpy alone (onnx_backend's inputs are the onnx package's data).
 NUMPY_BUILT = ("torchvision", "onnxruntime", "tensorflow")

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_roialign.xla import sampling
+from jax_roialign.core import sampling
 from tests import reference
 
 LENGTH, POOLED = 20, 3

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from jax_roialign import bench
-from jax_roialign.arg_specs import WORKLOADS, Workload
+from jax_roialign.tools.arg_specs import WORKLOADS, Workload
+from jax_roialign.tools.bench import command as bench
 
 TINY = Workload("tiny", 2, 12, 14, 3, 6, 3, 1 / 4, 2, 4.0, 20.0)
 

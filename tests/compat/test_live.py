@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from jax_roialign import conformance
-from tests.test_fixtures import assert_all_passed
+from jax_roialign.tools import conformance
+from tests.compat.test_fixtures import assert_all_passed
 
 LIVE = ("torchvision", "onnxruntime", "tensorflow")
 

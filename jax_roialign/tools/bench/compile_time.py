@@ -1,10 +1,10 @@
 """Compile time of a jitted roi_align on fpn-p3 against output size and sampling ratio.
 
-    python benchmarks/compile_time.py            # prints a Markdown table
+    python -m jax_roialign bench --compile       # prints a Markdown table
 
 Each cell is the wall time of ``jax.jit(f).lower(...).compile()`` for the forward pass
 and for the gradient w.r.t. the features (boxes detached), in a fresh process per cell
-so that no compilation cache is shared.  Shapes: fpn-p3 from jax_roialign.arg_specs.
+so that no compilation cache is shared.  Shapes: fpn-p3 from jax_roialign.tools.arg_specs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _CELL = """
 import dataclasses, json, sys, time
 import jax, jax.numpy as jnp
 import jax_roialign as jr
-from jax_roialign.arg_specs import WORKLOADS
+from jax_roialign.tools.arg_specs import WORKLOADS
 out, ratio = int(sys.argv[1]), int(sys.argv[2])
 w = dataclasses.replace(WORKLOADS["fpn-p3-sr2"], output_size=out, sampling_ratio=ratio)
 x, boxes, idx = (jnp.asarray(a) for a in w.arrays())
@@ -42,7 +42,8 @@ def compile_seconds(output_size: int, sampling_ratio: int) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def print_table() -> None:
+    """Measure every (output size, sampling ratio) cell and print the table row by row."""
     print("| output | sampling_ratio | forward compile s | fwd+bwd compile s |")
     print("|---:|---:|---:|---:|")
     for out in OUTPUT_SIZES:
@@ -50,7 +51,3 @@ def main() -> None:
             t = compile_seconds(out, ratio)
             label = "adaptive" if ratio <= 0 else str(ratio)
             print(f"| {out}x{out} | {label} | {t['forward']:.1f} | {t['backward']:.1f} |", flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,10 @@
-"""roi_align against the sample-by-sample NumPy transcription of conventions.md.
+"""The shared test base of roi_align: every implementation against the NumPy transcription.
 
-One parametrized base class; each implementation's tests subclass it with its impl.
+:class:`RoIAlignTestBase` checks ``jax_roialign.roi_align(..., impl=cls.impl)`` against
+``tests/reference.py`` (a sample-by-sample transcription of ``docs/conventions.md``) under
+every convention, dtype, box form and edge case; each implementation's test module
+subclasses it with its impl (``tests/xla/test_roi_align.py``, ``tests/kernels/test_roi_align.py``).
+The class name does not start with "Test", so pytest collects only the subclasses.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from tests import cases, reference
 N, H, W, C = 2, 12, 14, 3
 
 
-def _problem(scale: float, seed: int = 0, dtype: str = "float64"):
+def problem(scale: float, seed: int = 0, dtype: str = "float64"):
     features = cases.random_features(seed, (N, H, W, C), dtype)
     boxes = np.concatenate([cases.edge_boxes(H, W, scale), cases.random_boxes(seed, 6, H, W, scale)])
     batch = np.arange(len(boxes), dtype=np.int32) % N
@@ -44,7 +48,7 @@ class RoIAlignTestBase:
     @pytest.mark.parametrize("aligned", [True, False])
     @pytest.mark.parametrize("scale,output_size", [(1.0, (3, 5)), (0.5, (2, 2)), (0.25, (1, 1))])
     def test_matches_reference_float64(self, mode, sampling_ratio, aligned, scale, output_size):
-        features, boxes, batch = _problem(scale)
+        features, boxes, batch = problem(scale)
         kwargs = dict(spatial_scale=scale, sampling_ratio=sampling_ratio, aligned=aligned, mode=mode)
         got = jr.roi_align(
             jnp.asarray(features), jnp.asarray(boxes), output_size, batch_indices=batch, impl=self.impl, **kwargs
@@ -58,7 +62,7 @@ class RoIAlignTestBase:
     @pytest.mark.parametrize("mode", ["avg", "max"])
     @pytest.mark.parametrize("sampling_ratio", [0, 2])
     def test_low_precision_dtypes(self, dtype, mode, sampling_ratio):
-        features, boxes, batch = _problem(0.5, seed=1, dtype=dtype)
+        features, boxes, batch = problem(0.5, seed=1, dtype=dtype)
         got = jr.roi_align(
             jnp.asarray(features, dtype),
             jnp.asarray(boxes, jnp.float32),
@@ -132,7 +136,7 @@ class RoIAlignTestBase:
         check_grads(f, (features, boxes), order=1, modes=["rev"], eps=1e-6, atol=1e-5, rtol=1e-5)
 
     def test_layouts_and_box_forms_agree(self):
-        features, boxes, batch = _problem(1.0, seed=5, dtype="float32")
+        features, boxes, batch = problem(1.0, seed=5, dtype="float32")
         x = jnp.asarray(features, jnp.float32)
         bx = jnp.asarray(boxes, jnp.float32)
         kw = dict(sampling_ratio=2, impl=self.impl)
@@ -211,24 +215,3 @@ class RoIAlignTestBase:
         )
         gx, gb = jax.grad(f, argnums=(0, 1))(x, boxes)
         assert gx.shape == x.shape and gb.shape == (0, 4) and not np.any(np.asarray(gx))
-
-
-class TestRoIAlignXla(RoIAlignTestBase):
-    impl = "xla"
-
-
-@pytest.mark.usefixtures("unoptimized_compiles")
-class TestRoIAlignPallas(RoIAlignTestBase):
-    """The same suite on the Pallas kernels: interpret mode on a CPU, compiled on a GPU or TPU."""
-
-    impl = "pallas"
-
-
-def test_impl_dispatch_on_cpu():
-    """impl=None runs XLA on a CPU; impl="pallas" runs the kernels (interpreted), never silently XLA."""
-    features, boxes, batch = _problem(1.0, dtype="float32")
-    x, b = jnp.asarray(features, jnp.float32), jnp.asarray(boxes, jnp.float32)
-    auto = jr.roi_align(x, b, 3, batch_indices=batch)
-    chex.assert_trees_all_equal(auto, jr.roi_align(x, b, 3, batch_indices=batch, impl="xla"))
-    pallas = jax.make_jaxpr(lambda x: jr.roi_align(x, b, 3, batch_indices=batch, impl="pallas"))(x)
-    assert "pallas_call" in str(pallas)

@@ -13,26 +13,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_roialign import plot
-from jax_roialign.xla import sampling
-from jax_roialign.xla.crop_and_resize import axis_coordinates
+from jax_roialign.core import sampling
+from jax_roialign.tools.plot import command, figure
+from jax_roialign.tools.plot import scene as plot_scene
 
 pytest.importorskip("matplotlib")
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "conventions.py"
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "conventions.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OUTSIDE_BOX = (-3.0, -2.0, 4.0, 8.0)  # reaches past the map's top, left and bottom
 
 
 @pytest.fixture(scope="module")
 def default_figure():
-    return plot.conventions_figure()
+    return figure.conventions_figure()
 
 
 @pytest.fixture(scope="module")
 def outside_figure():
     # Same output size, ratio and scale as the default, so the compiled calls are reused.
-    return plot.conventions_figure(OUTSIDE_BOX)
+    return figure.conventions_figure(OUTSIDE_BOX)
 
 
 def _axes(fig) -> dict:
@@ -67,7 +67,9 @@ def _library_axis(lo: float, hi: float, aligned: bool, pooled: int = 2, ratio: i
 
 
 def _tf_axis(lo: float, hi: float, crop: int = 2, length: int = 6) -> np.ndarray:
-    coords, _ = axis_coordinates(jnp.float32([lo / (length - 1)]), jnp.float32([hi / (length - 1)]), crop, length)
+    coords, _ = sampling.crop_axis_coordinates(
+        jnp.float32([lo / (length - 1)]), jnp.float32([hi / (length - 1)]), crop, length
+    )
     return np.asarray(coords).ravel()
 
 
@@ -108,7 +110,7 @@ def test_drawn_samples_equal_the_sampling_module(outside_figure):
 @pytest.mark.parametrize("ratio", [2, 0])
 def test_axis_samples_follow_conventions_md(aligned, ratio):
     # A scaled, rectangular, possibly adaptive scene, against section 1 written out in float64.
-    scene = plot.make_scene((-3.0, 0.5, 4.0, 7.0), (3, 2), ratio, 0.75)
+    scene = plot_scene.make_scene((-3.0, 0.5, 4.0, 7.0), (3, 2), ratio, 0.75)
     for lo, hi, pooled in ((0.5, 7.0, 3), (-3.0, 4.0, 2)):
         off = 0.5 if aligned else 0.0
         start = lo * 0.75 - off
@@ -118,7 +120,7 @@ def test_axis_samples_follow_conventions_md(aligned, ratio):
         want = np.array(
             [[start + p * bin_size + (i + 0.5) * bin_size / grid for i in range(grid)] for p in range(pooled)]
         )
-        got = plot.roi_align_axis(lo, hi, 6, pooled, scene, aligned)
+        got = plot_scene.roi_align_axis(lo, hi, 6, pooled, scene, aligned)
         np.testing.assert_allclose(got.coords, want, rtol=0, atol=1e-5)
         np.testing.assert_array_equal(got.valid, (got.coords >= -1) & (got.coords <= 6))
         np.testing.assert_allclose(got.edges, start + np.arange(pooled + 1) * bin_size, rtol=0, atol=1e-5)
@@ -127,9 +129,9 @@ def test_axis_samples_follow_conventions_md(aligned, ratio):
 def test_panels_put_output_height_on_rows(monkeypatch):
     # Geometry only: the pooled values are checked on the default figure (their compilation
     # for another output size would cost seconds).
-    monkeypatch.setattr(plot, "first_bin", lambda *args, **kwargs: 0.0)
-    scene = plot.make_scene((0.0, 1.0, 4.0, 3.0), (3, 2), 2, 1.0)
-    aligned, legacy, _, tf = plot.panels(scene)
+    monkeypatch.setattr(plot_scene, "first_bin", lambda *args, **kwargs: 0.0)
+    scene = plot_scene.make_scene((0.0, 1.0, 4.0, 3.0), (3, 2), 2, 1.0)
+    aligned, legacy, _, tf = plot_scene.panels(scene)
     for panel, flag in ((aligned, True), (legacy, False)):
         np.testing.assert_array_equal(panel.y.coords.ravel(), _library_axis(1.0, 3.0, flag, pooled=3))
         np.testing.assert_array_equal(panel.x.coords.ravel(), _library_axis(0.0, 4.0, flag, pooled=2))
@@ -138,7 +140,7 @@ def test_panels_put_output_height_on_rows(monkeypatch):
 
 
 def test_crop_axis_follows_conventions_md():
-    got = plot.crop_axis(-0.3, 0.9, 4, 6)
+    got = plot_scene.crop_axis(-0.3, 0.9, 4, 6)
     want = -0.3 * 5 + np.arange(4) * 1.2 * 5 / 3  # section 4: y1 (H-1) + i (y2-y1)(H-1)/(crop-1)
     np.testing.assert_allclose(got.coords.ravel(), want, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(got.valid.ravel(), (want >= 0) & (want <= 5))
@@ -159,7 +161,7 @@ def test_first_bin_values_and_corner_terms(default_figure):
     first_bin = _grid([0.75, 1.25], [0.75, 1.25])
     assert {tuple(s) for s in segments[:, 0]} == {tuple(p) for p in first_bin}
     assert np.all(np.abs(segments[:, 1] - segments[:, 0]) < 1) and np.all(segments[:, 1] == np.round(segments[:, 1]))
-    terms = plot.panels(plot.make_scene())[2].corner_terms
+    terms = plot_scene.panels(plot_scene.make_scene())[2].corner_terms
     for point in first_bin:  # four corners per sample, weights summing to 1
         mine = np.all(terms.samples == point, axis=1)
         assert mine.sum() == 4 and math.isclose(float(terms.weights[mine].sum()), 1.0)
@@ -170,7 +172,7 @@ def test_first_bin_values_and_corner_terms(default_figure):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jax-roialign plot")
-    plot.configure_parser(parser)
+    command.configure_parser(parser)
     return parser
 
 
@@ -225,7 +227,7 @@ def test_bad_flags_are_clear_errors(flags, message, capsys):
 
 def test_too_many_samples_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "big.png"
-    assert plot.run(_parser().parse_args(["--output", str(path), "--output-size", "40"])) == 2
+    assert command.run(_parser().parse_args(["--output", str(path), "--output-size", "40"])) == 2
     err = capsys.readouterr().err
     assert "must be <= 64 samples per axis" in err and "got 40 x 2" in err
     assert not path.exists()
@@ -243,14 +245,14 @@ def test_too_many_samples_is_a_clear_error(tmp_path, capsys):
 )
 def test_figure_rejects_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
-        plot.conventions_figure(**kwargs)
+        figure.conventions_figure(**kwargs)
 
 
 def test_imports_without_matplotlib_and_names_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)  # makes importing it raise ImportError
     # A fresh copy of the module: its body must not import matplotlib.
-    spec = importlib.util.spec_from_file_location("plot_without_matplotlib", plot.__file__)
+    spec = importlib.util.spec_from_file_location("figure_without_matplotlib", figure.__file__)
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
     with pytest.raises(ImportError, match=r'pip install "jax-roialign\[viz\]"'):

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from jax_roialign import cli, conformance, demo
-from tests.test_fixtures import load_cases
+from jax_roialign.tools import cli, conformance, demo
+from tests.compat.test_fixtures import load_cases
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -98,7 +98,7 @@ def stored_outputs(case: conformance.Case) -> dict[str, np.ndarray]:
 
 def stand_in(run) -> conformance.Framework:
     """The tensorflow framework, available (it needs numpy only), with one case and the given runner."""
-    (case,) = [c for c in conformance.tensorflow_cases() if c["name"] == CASE]
+    (case,) = [c for c in conformance.cases.tensorflow_cases() if c["name"] == CASE]
     framework = conformance.FRAMEWORKS["tensorflow"]
     return dataclasses.replace(framework, modules=("numpy",), cases=lambda: [case], run=run)
 
@@ -108,7 +108,7 @@ def test_check_reports_missing_frameworks_and_exits_0(capsys, monkeypatch, tmp_p
         name: dataclasses.replace(f, modules=("jax_roialign_no_such_module",))
         for name, f in conformance.FRAMEWORKS.items()
     }
-    monkeypatch.setattr(conformance, "FRAMEWORKS", missing)
+    monkeypatch.setattr(conformance.runners, "FRAMEWORKS", missing)
     status, out, _ = run_cli(capsys, "check", "--json", str(tmp_path / "check.json"))
     assert status == 0
     for f in missing.values():
@@ -119,7 +119,7 @@ def test_check_reports_missing_frameworks_and_exits_0(capsys, monkeypatch, tmp_p
 
 
 def test_check_passes_against_the_frameworks_numbers(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(conformance, "FRAMEWORKS", {"tensorflow": stand_in(stored_outputs)})
+    monkeypatch.setattr(conformance.runners, "FRAMEWORKS", {"tensorflow": stand_in(stored_outputs)})
     status, out, _ = run_cli(capsys, "check", "--framework", "tensorflow", "--json", str(tmp_path / "c.json"))
     assert status == 0
     assert "| tensorflow | crop_and_resize | 1/1 |" in out
@@ -138,7 +138,7 @@ def raising(case: conformance.Case) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("run,reason", [(off_by_1e3, "output max abs 0.001"), (raising, "kernel not registered")])
 def test_check_fails_on_wrong_numbers_or_errors(capsys, monkeypatch, run, reason):
-    monkeypatch.setattr(conformance, "FRAMEWORKS", {"tensorflow": stand_in(run)})
+    monkeypatch.setattr(conformance.runners, "FRAMEWORKS", {"tensorflow": stand_in(run)})
     status, out, _ = run_cli(capsys, "check")
     assert status == 1
     assert "| tensorflow | crop_and_resize | 0/1 |" in out

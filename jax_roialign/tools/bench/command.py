@@ -1,0 +1,125 @@
+"""``python -m jax_roialign bench``: named workloads timed side by side with the installed peers.
+
+Every runner times the same problem (``jax_roialign.tools.arg_specs``) in one process:
+ours under jax.jit in NHWC, torchvision.ops.roi_align (NCHW, ``--threads`` intra-op
+threads), onnxruntime's RoiAlign (forward only) and TensorFlow's crop_and_resize
+followed by an average pool (the usual TF emulation of RoIAlign; fixed sampling only).
+Forward+backward means the gradient w.r.t. the features for a fixed random cotangent,
+boxes detached, which is what every peer offers; ours is also timed with the boxes'
+gradient.  Times are medians of ``--repeats`` calls after a warm-up call; our compile
+time is the lower+compile of the jitted call.  Results go to a JSON file (device,
+versions, commit) and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from jax_roialign.tools.arg_specs import WORKLOADS, Workload
+from jax_roialign.tools.bench import compile_time
+from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers
+from jax_roialign.tools.bench.report import markdown_table, plot_scaling
+from jax_roialign.tools.bench.timing import time_ours
+from jax_roialign.tools.environment import device_tag, environment
+
+SCALING_BOXES = (128, 256, 512, 1024, 2048)
+
+
+def _platform() -> str:
+    import jax
+
+    return jax.default_backend()
+
+
+def run_workload(workload: Workload, impls: Sequence[str], peers: Sequence[str], threads: int, repeats: int) -> dict:
+    """{runner name: timings} for one workload."""
+    rows = {f"jax_roialign[{impl}]": time_ours(workload, impl, repeats) for impl in impls}
+    for peer in peers:
+        rows[peer] = RUNNERS[peer](workload, threads, repeats)
+    return rows
+
+
+def scaling(impls: Sequence[str], peers: Sequence[str], threads: int, repeats: int) -> dict:
+    """Times against the number of boxes on fpn-p3-sr2: {runner: {K: forward, fwd+bwd ms}}."""
+    out: dict = {}
+    for k in SCALING_BOXES:
+        rows = run_workload(
+            WORKLOADS["fpn-p3-sr2"].with_boxes(k), impls, [p for p in peers if p == "torchvision"], threads, repeats
+        )
+        for runner, r in rows.items():
+            out.setdefault(runner, {})[k] = {key: r[key] for key in ("forward_ms", "forward_backward_ms")}
+    return out
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workload", action="append", choices=sorted(WORKLOADS), help="workload to run (repeatable; default: all)"
+    )
+    parser.add_argument(
+        "--impl", action="append", choices=("xla", "pallas"), help="our implementation(s) (default: xla)"
+    )
+    parser.add_argument("--peer", action="append", choices=PEERS, help="peer(s) to run (default: every installed one)")
+    parser.add_argument("--no-peers", action="store_true", help="time jax_roialign only")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="intra-op threads of the peers (default: all cores)"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement; the median is reported")
+    parser.add_argument(
+        "--scaling", type=Path, metavar="PNG", help="also sweep K on fpn-p3-sr2 and plot time against K"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="write results here (default: benchmarks/results/<device>.json when run from the repository)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="measure first-call compile times on fpn-p3 per output size and sampling ratio, and exit",
+    )
+    parser.add_argument(
+        "--table", type=Path, metavar="JSON", help="print the Markdown table of saved results and exit (runs nothing)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.table is not None:
+        print(markdown_table(json.loads(args.table.read_text())))
+        return 0
+    if args.compile:
+        compile_time.print_table()
+        return 0
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats!r}")
+    if args.threads is None or args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads!r}")
+    peers = [] if args.no_peers else (args.peer or installed_peers())
+    missing = [p for p in peers if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ValueError(f"--peer {missing[0]!r} is not installed")
+    impls = args.impl or ["xla"]
+    if "pallas" in impls and _platform() == "cpu":
+        raise ValueError("--impl 'pallas' on a CPU runs the Pallas interpreter, whose timings mean nothing")
+    results = {"environment": environment(), "threads": args.threads, "repeats": args.repeats, "workloads": {}}
+    for name in args.workload or list(WORKLOADS):
+        results["workloads"][name] = run_workload(WORKLOADS[name], impls, peers, args.threads, args.repeats)
+        print(f"{name}: done", flush=True)
+    print(markdown_table(results))
+    path = args.json
+    if path is None and (Path.cwd() / "benchmarks").is_dir():
+        path = Path("benchmarks") / "results" / f"{device_tag()}.json"
+    if args.scaling:
+        results["scaling"] = scaling(impls, peers, args.threads, args.repeats)
+        plot_scaling(results["scaling"], args.scaling)
+        print(f"scaling plot written to {args.scaling}")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {path}")
+    return 0

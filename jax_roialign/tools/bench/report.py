@@ -1,0 +1,64 @@
+"""What a benchmark run reports: the Markdown table and the plot of time against boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _cell(row: dict, key: str, fmt: str = "{:.0f}") -> str:
+    return fmt.format(row[key]) if key in row else "-"
+
+
+def _speedup(row: dict, reference: dict, key: str) -> str:
+    """reference time over row time, e.g. "3.2x" (how much faster row is)."""
+    return f"{reference[key] / row[key]:.1f}x" if key in row and key in reference else "-"
+
+
+def markdown_table(results: dict) -> str:
+    """The README table: one row per workload and runner, with speed-ups over torchvision.
+
+    "peak / floor": XLA's peak buffer bytes of the jitted forward+backward over the
+    bytes that must exist anyway (output + features + feature gradient).
+    """
+    lines = [
+        "| workload | runner | forward ms | fwd+bwd ms | fwd speed-up | fwd+bwd speed-up | compile s | peak / floor "
+        "| fwd+bwd incl. boxes ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, rows in results["workloads"].items():
+        tv = rows.get("torchvision", {})
+        for runner, r in rows.items():
+            ref = {} if runner == "torchvision" else tv
+            lines.append(
+                f"| {name} | {runner} | {_cell(r, 'forward_ms')} | {_cell(r, 'forward_backward_ms')} | "
+                f"{_speedup(r, ref, 'forward_ms')} | {_speedup(r, ref, 'forward_backward_ms')} | "
+                f"{_cell(r, 'compile_s', '{:.1f}')} | {_cell(r, 'backward_peak_over_floor', '{:.2f}')} | "
+                f"{_cell(r, 'forward_backward_boxes_ms')} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_scaling(curves: dict, path: Path) -> None:
+    """Time against K, one line per runner and pass, as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError('the scaling plot needs matplotlib: pip install "jax-roialign[viz]"') from err
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for runner, points in curves.items():
+        ks = sorted(points)
+        for key, style in (("forward_ms", "-o"), ("forward_backward_ms", "--s")):
+            label = f"{runner} {'forward' if key == 'forward_ms' else 'fwd+bwd'}"
+            ax.plot(ks, [points[k][key] for k in ks], style, label=label)
+    ax.set(
+        xscale="log", yscale="log", xlabel="boxes K", ylabel="median time (ms)", title="fpn-p3-sr2: time against boxes"
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

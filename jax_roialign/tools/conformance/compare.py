@@ -1,0 +1,188 @@
+"""Comparisons: our result for a case (through ``jax_roialign.compat``) against a framework's arrays.
+
+Float64 cases must agree to 1e-6 relative, float32 ones to 1e-5, each with an absolute
+floor of the same size times ``max(1, max |theirs|)``: equal up to float rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jax_roialign.compat import onnx, tensorflow, torchvision
+
+ROUNDING = {"float64": 1e-6, "float32": 1e-5}
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    """One array of ours against the framework's: passed when every element has
+    ``|ours - theirs| <= atol + rtol * |theirs|`` (NaN equal to NaN) and the shapes agree.
+
+    max_abs is ``max |ours - theirs|`` (inf on a shape mismatch or a NaN on one side only);
+    max_rel is max_abs over ``max |theirs|`` (normwise, so zeros in theirs do not blow it up).
+    """
+
+    field: str
+    max_abs: float
+    max_rel: float
+    rtol: float
+    atol: float
+    passed: bool
+
+
+def compare(field: str, ours: Any, theirs: np.ndarray, rtol: float, atol: float) -> FieldResult:
+    """ours against theirs in float64 (see :class:`FieldResult` for the rule and the errors)."""
+    ours = np.asarray(ours, np.float64)
+    theirs = np.asarray(theirs, np.float64)
+    if ours.shape != theirs.shape:
+        return FieldResult(field, np.inf, np.inf, rtol, atol, False)
+    close = np.isclose(ours, theirs, rtol=rtol, atol=atol, equal_nan=True)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        diff = np.abs(ours - theirs)
+    # NaN differences: both NaN or equal infinities (close) count 0, the rest infinite.
+    diff = np.where(np.isnan(diff), np.where(close, 0.0, np.inf), diff)
+    max_abs = float(diff.max(initial=0.0))
+    scale = float(np.abs(theirs[np.isfinite(theirs)]).max(initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+    return FieldResult(field, max_abs, max_rel, rtol, atol, bool(close.all()))
+
+
+def compare_rounding(field: str, ours: Any, theirs: np.ndarray, dtype: str, tol: float | None = None) -> FieldResult:
+    """compare with rtol = tol (default: ROUNDING[dtype]) and atol = tol * max(1, max |theirs|)."""
+    tol = ROUNDING[dtype] if tol is None else tol
+    scale = max(1.0, float(np.abs(theirs).max(initial=0.0)))
+    return compare(field, ours, theirs, tol, tol * scale)
+
+
+def _torchvision_roi_op(
+    op: Callable[..., jax.Array], params: dict, arrays: dict[str, np.ndarray], impl: str | None = None
+) -> list[FieldResult]:
+    """Output and input gradient of torchvision.ops.roi_align or roi_pool (through the compat op)."""
+    dtype = params["dtype"]
+    rois = jnp.asarray(arrays["rois"], dtype)
+    kwargs = {k: params[k] for k in ("spatial_scale", "sampling_ratio", "aligned") if k in params}
+    if impl is not None:
+        kwargs["impl"] = impl
+
+    def f(x):
+        return op(x, rois, tuple(params["output_size"]), **kwargs)
+
+    out, vjp = jax.vjp(f, jnp.asarray(arrays["input"], dtype))
+    (grad,) = vjp(jnp.asarray(arrays["cotangent"], dtype))
+    return [
+        compare_rounding("output", out, arrays["output"], dtype),
+        compare_rounding("grad_input", grad, arrays["grad_input"], dtype),
+    ]
+
+
+def _torchvision_multi_scale_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> list[FieldResult]:
+    dtype = params["dtype"]
+    feats = {name: jnp.asarray(arrays[f"feat.{name}"], dtype) for name in params["featmap_names"]}
+    boxes = [jnp.asarray(arrays[f"boxes.{i}"], dtype) for i in range(len(params["image_shapes"]))]
+    out = torchvision.multi_scale_roi_align(
+        feats,
+        boxes,
+        [tuple(s) for s in params["image_shapes"]],
+        featmap_names=params["featmap_names"],
+        output_size=tuple(params["output_size"]),
+        sampling_ratio=params["sampling_ratio"],
+        canonical_scale=params["canonical_scale"],
+        canonical_level=params["canonical_level"],
+    )
+    return [compare_rounding("output", out, arrays["output"], dtype)]
+
+
+def _onnx_roi_align(params: dict, arrays: dict[str, np.ndarray], impl: str | None = None) -> jax.Array:
+    dtype = params["dtype"]
+    return onnx.roi_align(
+        jnp.asarray(arrays["X"], dtype),
+        jnp.asarray(arrays["rois"], dtype),
+        jnp.asarray(arrays["batch_indices"]),
+        mode=params["mode"],
+        output_height=params["output_height"],
+        output_width=params["output_width"],
+        sampling_ratio=params["sampling_ratio"],
+        spatial_scale=params["spatial_scale"],
+        coordinate_transformation_mode=params["coordinate_transformation_mode"],
+        opset=params["opset"],
+        impl=impl,
+    )
+
+
+def _onnxruntime_roi_align(params: dict, arrays: dict[str, np.ndarray], impl: str | None = None) -> list[FieldResult]:
+    out = _onnx_roi_align(params, arrays, impl)
+    return [compare_rounding("output", out, arrays["output"], params["dtype"])]
+
+
+def _onnx_backend_roi_align(params: dict, arrays: dict[str, np.ndarray], impl: str | None = None) -> list[FieldResult]:
+    """The onnx package's own node tests: their expected outputs are written with 4 decimals
+    (off by up to 8.4e-5), hence 1e-4 absolute and relative."""
+    return [compare("output", _onnx_roi_align(params, arrays, impl), arrays["output"], 1e-4, 1e-4)]
+
+
+def _tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]) -> list[FieldResult]:
+    """Output, image gradient and (bilinear) box gradient of tf.image.crop_and_resize."""
+
+    def f(image, boxes):
+        return tensorflow.crop_and_resize(
+            image,
+            boxes,
+            jnp.asarray(arrays["box_indices"]),
+            tuple(params["crop_size"]),
+            params["method"],
+            params["extrapolation_value"],
+        )
+
+    out, vjp = jax.vjp(f, jnp.asarray(arrays["image"], jnp.float32), jnp.asarray(arrays["boxes"], jnp.float32))
+    grad_image, grad_boxes = vjp(jnp.asarray(arrays["cotangent"], jnp.float32))
+    results = [
+        compare_rounding("output", out, arrays["output"], "float32"),
+        compare_rounding("grad_image", grad_image, arrays["grad_image"], "float32"),
+    ]
+    if "grad_boxes" in arrays:
+        # Box gradients sum many products of differences: float32 cancellation, hence 1e-4.
+        results.append(compare_rounding("grad_boxes", grad_boxes, arrays["grad_boxes"], "float32", tol=1e-4))
+    return results
+
+
+COMPARISONS: dict[tuple[str, str], Callable[[dict, dict[str, np.ndarray]], list[FieldResult]]] = {
+    ("torchvision", "roi_align"): functools.partial(_torchvision_roi_op, torchvision.roi_align),
+    ("torchvision", "roi_pool"): functools.partial(_torchvision_roi_op, torchvision.roi_pool),
+    ("torchvision", "multi_scale_roi_align"): _torchvision_multi_scale_roi_align,
+    ("onnxruntime", "roi_align"): _onnxruntime_roi_align,
+    ("onnx_backend", "roi_align"): _onnx_backend_roi_align,
+    ("tensorflow", "crop_and_resize"): _tensorflow_crop_and_resize,
+}
+
+
+# The (framework, op) pairs whose op takes impl=, so that a case can run on either implementation.
+SELECTS_IMPL: frozenset[tuple[str, str]] = frozenset(
+    {("torchvision", "roi_align"), ("onnxruntime", "roi_align"), ("onnx_backend", "roi_align")}
+)
+
+
+def compare_case(
+    framework: str, params: dict, arrays: dict[str, np.ndarray], *, impl: str | None = None
+) -> list[FieldResult]:
+    """Our result for one case against the framework's arrays (inputs and outputs in one dict).
+
+    Runs with 64-bit types enabled, so float64 cases are computed in float64.  ``impl``
+    ("xla" or "pallas"; None: the dispatcher's choice) applies to the pairs in
+    ``SELECTS_IMPL``.  Raises ValueError for a (framework, params["op"]) pair without a
+    comparison, or an impl given for a pair outside ``SELECTS_IMPL``.
+    """
+    key = (framework, params.get("op"))
+    if key not in COMPARISONS:
+        raise ValueError(f"no comparison for framework {framework!r} and op {params.get('op')!r}")
+    if impl is not None and key not in SELECTS_IMPL:
+        raise ValueError(f"impl={impl!r} given for {framework} {params.get('op')}, which has no impl choice")
+    kwargs = {} if impl is None else {"impl": impl}
+    with jax.enable_x64(True):
+        return COMPARISONS[key](params, arrays, **kwargs)

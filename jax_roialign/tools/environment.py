@@ -1,0 +1,78 @@
+"""The environment recorded with every benchmark and conformance result."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax_roialign
+
+# Distributions whose versions a result records when they are installed.
+DISTRIBUTIONS: tuple[str, ...] = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "torch",
+    "torchvision",
+    "onnx",
+    "onnxruntime",
+    "tensorflow-cpu",
+    "tensorflow",
+    "opencv-python-headless",
+)
+
+
+def installed_versions(distributions: Sequence[str] = DISTRIBUTIONS) -> dict[str, str]:
+    """{distribution: version} of those installed."""
+    versions = {}
+    for dist in distributions:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> str:
+    """The commit of the checkout this package runs from, or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def environment() -> dict:
+    """Device, Python and library versions, commit and date."""
+    import jax
+
+    device = jax.devices()[0]
+    return {
+        "device": f"{device.platform}: {device.device_kind}",
+        "backend": jax.default_backend(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "jax_roialign": jax_roialign.__version__,
+        "versions": installed_versions(),
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def device_tag() -> str:
+    """File name for results: e.g. cpu-2core, or the accelerator's kind (nvidia-h200)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return f"cpu-{os.cpu_count()}core"
+    return device.device_kind.lower().replace(" ", "-")

@@ -1,0 +1,117 @@
+"""``python -m jax_roialign plot``: the conventions figure for a box of your choice, as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jax_roialign.conventions import check_spatial_scale, output_size_pair
+from jax_roialign.tools.plot.figure import png_path, save_conventions_figure
+from jax_roialign.tools.plot.scene import DEFAULT_BOX, DEFAULT_OUTPUT_SIZE, DEFAULT_SAMPLING_RATIO, check_box
+
+
+def _argument(parse):
+    """An argparse type from a parser that raises ValueError / TypeError with a clear message."""
+
+    def parsed(text: str):
+        try:
+            return parse(text)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parsed.__name__ = parse.__name__
+    return parsed
+
+
+def _numbers(text: str, kind: type, name: str) -> list:
+    """Comma-separated numbers of one kind, or a ValueError naming the flag."""
+    try:
+        return [kind(v) for v in text.split(",")]
+    except ValueError as err:
+        raise ValueError(f"{name} must be comma-separated {kind.__name__}s, got {text!r}") from err
+
+
+def _number(text: str, kind: type, name: str) -> float | int:
+    """One number of the given kind, or a ValueError naming the flag."""
+    try:
+        return kind(text)
+    except ValueError as err:
+        raise ValueError(f"{name} must be one {kind.__name__}, got {text!r}") from err
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """'x1,y1,x2,y2' -> the checked box."""
+    return check_box(_numbers(text, float, "box"))
+
+
+def parse_output_size(text: str) -> tuple[int, int]:
+    """'N' or 'H,W' -> (out_h, out_w), each >= 1."""
+    values = _numbers(text, int, "output-size")
+    return output_size_pair(values[0] if len(values) == 1 else tuple(values), name="output-size")
+
+
+def parse_spatial_scale(text: str) -> float:
+    """A finite number > 0."""
+    return check_spatial_scale(_number(text, float, "spatial-scale"), name="spatial-scale")
+
+
+def parse_sampling_ratio(text: str) -> int:
+    """An int; <= 0 is adaptive."""
+    return _number(text, int, "sampling-ratio")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``plot``: --output, --box, --output-size, --sampling-ratio, --spatial-scale."""
+    parser.add_argument(
+        "--output",
+        type=_argument(png_path),
+        default=Path("conventions.png"),
+        metavar="PNG",
+        help="where to write the figure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--box",
+        type=_argument(parse_box),
+        default=DEFAULT_BOX,
+        metavar="X1,Y1,X2,Y2",
+        help="the box in input-image pixels (default: 1,1,3,3; negative: --box=-1,0,3,3)",
+    )
+    parser.add_argument(
+        "--output-size",
+        type=_argument(parse_output_size),
+        default=(DEFAULT_OUTPUT_SIZE,) * 2,
+        metavar="N|H,W",
+        help=f"pooled output size (default: {DEFAULT_OUTPUT_SIZE})",
+    )
+    parser.add_argument(
+        "--sampling-ratio",
+        type=_argument(parse_sampling_ratio),
+        default=DEFAULT_SAMPLING_RATIO,
+        metavar="R",
+        help=f"samples per bin and axis, <= 0 adaptive (default: {DEFAULT_SAMPLING_RATIO})",
+    )
+    parser.add_argument(
+        "--spatial-scale",
+        type=_argument(parse_spatial_scale),
+        default=1.0,
+        metavar="S",
+        help="box-to-map scale (default: 1)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the figure to args.output; exit status 2 (message on stderr) if the inputs do not fit."""
+    try:
+        path = save_conventions_figure(
+            args.output,
+            box=args.box,
+            output_size=args.output_size,
+            sampling_ratio=args.sampling_ratio,
+            spatial_scale=args.spatial_scale,
+        )
+    except ValueError as err:
+        print(f"jax-roialign plot: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
