@@ -2,10 +2,14 @@
 
 Under ``jax.jit`` the plain ops cannot raise on data: an out-of-range batch index
 yields zeros and a non-finite box yields NaN (see the README's reliability section).
-These versions compile the op with :mod:`jax.experimental.checkify` and raise
-``checkify.JaxRuntimeError`` naming the bad value instead.  Call them from Python
-(they jit-compile internally); inside your own jit, use ``checkify.checkify`` on a
-function that calls them.
+These versions check them with :mod:`jax.experimental.checkify`:
+
+- called from Python with concrete arrays, they compile the op with its checks and
+  raise ``checkify.JaxRuntimeError`` naming the bad value;
+- called inside a transformation (``jit``, ``grad``, ``vmap``, ...: traced inputs),
+  they add ``checkify.check`` calls to the traced function, which the caller
+  functionalizes with ``checkify.checkify`` (as for any checkify check); every
+  transformation that checkify supports then applies.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def _run_checked(
         check_boxes(b, x.shape[0])
         return b.restore(canonical.output_layout(canonical_op(x, b.coords, b.batch_indices), data_format))
 
+    if any(isinstance(a, jax.core.Tracer) for a in (features, boxes, batch_indices)):
+        return run(features, boxes, batch_indices)
     err, out = checkify.checkify(jax.jit(run))(features, boxes, batch_indices)
     err.throw()
     return out

@@ -108,16 +108,20 @@ def read_winners(
     _, h, w, _ = x.shape
     out_h, out_w = output_size
     dtype = x.dtype
-    bins = [(table[:, 0], table[:, 1], table[:, 2]) for table in (geometry.y_bins, geometry.x_bins)]
-    (y0, ybin, ygrid), (x0, xbin, xgrid) = ([a[:, None, None, None] for a in b] for b in bins)
+    # sampling.sample_coordinate keeps the division IEEE (XLA would turn a division by a
+    # broadcast grid into a multiplication by its reciprocal): the XLA path's arithmetic.
+    by, bx = (
+        sampling.AxisBins(*(table[:, i, None, None, None] for i in range(3)))
+        for table in (geometry.y_bins, geometry.x_bins)
+    )
     t = jnp.maximum(arg, 0)
     grid_x = geometry.grid_x[:, None, None, None]
     iy = jax.lax.div(t, grid_x).astype(dtype)
     ix = jax.lax.rem(t, grid_x).astype(dtype)
     p = jnp.arange(out_h, dtype=dtype)[None, :, None, None]
     q = jnp.arange(out_w, dtype=dtype)[None, None, :, None]
-    ty = sampling.bilinear_taps(sample_coordinate(y0, ybin, ygrid, p, iy), h)
-    tx = sampling.bilinear_taps(sample_coordinate(x0, xbin, xgrid, q, ix), w)
+    ty = sampling.bilinear_taps(sampling.sample_coordinate(by, p, iy), h)
+    tx = sampling.bilinear_taps(sampling.sample_coordinate(bx, q, ix), w)
     image = geometry.image[:, None, None, None]
     chan = jnp.arange(x.shape[-1])[None, None, None, :]
     shares = decode_shares(code, dtype) if code is not None else [None] * 4

@@ -373,9 +373,12 @@ def _params_vjp_jvp(primals, tangents, *, term, spec):
 def _params_vjp_transpose(cts, n, ct, *flat, term, spec):
     lin, par, con = spec.split(flat)
     result = [None] * (2 + len(flat))
-    if all(_is_zero(c) for c in cts) or _undefined(par) or _undefined(con):
-        if _undefined(par) or _undefined(con):
-            raise NotImplementedError(_UNSUPPORTED)
+    if _undefined(con):
+        raise NotImplementedError(_UNSUPPORTED)
+    if all(_is_zero(c) for c in cts):
+        return result
+    if _undefined(par):  # second order in params: transposed in a tangent term's tangent half
+        result[2 + len(lin) : 2 + len(lin) + len(par)] = _hessian_transpose(cts, n, ct, lin, par, con, term, spec)
         return result
     par_cts = _instantiate(cts, par)
     t_term, t_spec = _tangent_problem(term, spec)
@@ -387,6 +390,25 @@ def _params_vjp_transpose(cts, n, ct, *flat, term, spec):
         result[2 : 2 + len(lin)] = [c if ad.is_undefined_primal(x) else None for c, x in zip(lin_cts, lin, strict=True)]
         return result
     raise NotImplementedError(_UNSUPPORTED)
+
+
+def _hessian_transpose(cts, n, ct, lin, par, con, term: Term, spec: _Spec) -> list:
+    """Transpose of a tangent term's params_vjp in its tangent half p' (everything else known).
+
+    Its primal-half output is ``sum_t (d2 fn / d p2)[p']^T ct``, linear and symmetric in p';
+    its tangent-half output ``sum_t (d fn / d p)^T ct`` does not depend on p'.  So the
+    transpose, for cotangent c of the primal half, is the primal half of the same
+    params_vjp with c in place of p'.
+    """
+    if not isinstance(term.fn, _TangentFn) or _undefined(lin) or ad.is_undefined_primal(ct):
+        raise NotImplementedError(_UNSUPPORTED)
+    half = len(par) // 2
+    primal, tangent = par[:half], par[half:]
+    if _undefined(primal):
+        raise NotImplementedError(_UNSUPPORTED)
+    c = _instantiate(list(cts[:half]), primal)
+    out = _params_vjp_p.bind(n, ct, *lin, *primal, *c, *con, term=term, spec=spec)[:half]
+    return [None] * half + [o if ad.is_undefined_primal(t) else None for o, t in zip(out, tangent, strict=True)]
 
 
 ad.primitive_jvps[_sum_p] = _sum_jvp

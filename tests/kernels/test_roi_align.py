@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import jax_roialign as jr
-from jax_roialign import kernels, xla
+from jax_roialign import kernels, ops, xla
 from jax_roialign.compat import onnx
 from jax_roialign.conventions import RoIAlignSpec
 from tests import cases, reference
@@ -131,21 +131,25 @@ def test_low_precision_inputs_accumulate_in_float32(dtype, spec):
 
 @pytest.mark.parametrize("spec", [CONVENTIONS[5], CONVENTIONS[19]], ids=lambda s: s.mode)
 def test_box_gradient_is_the_xla_paths(spec):
-    """Box gradients come from the XLA path's vjp; NaN and bad-index boxes get finite (zero) ones."""
+    """impl="pallas" takes the boxes' gradient from the XLA path; NaN and bad-index boxes get zero ones.
+
+    kernels.roi_align alone is differentiable in the features only, and says so.
+    """
     x, boxes, batch = _problem(seed=2)
     g = _cotangent(len(boxes))
 
-    def box_grad(fn):
+    def box_grad(impl):
         def loss(b):
-            out = fn(x, b, batch, spec)
+            out = ops.roi_align_canonical(x, b, batch, spec, impl)
             return jnp.sum(jnp.where(jnp.isnan(out), 0.0, g * out))  # a loss that ignores the NaN row
 
         return jax.grad(loss)
 
-    got = box_grad(functools.partial(kernels.roi_align, block_sizes=BLOCKS))(boxes)
-    want = box_grad(jax.jit(xla.roi_align, static_argnames="spec"))(boxes)
+    got, want = box_grad("pallas")(boxes), box_grad("xla")(boxes)
     chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5 * float(jnp.abs(want).max()))
     assert np.all(np.isfinite(np.asarray(got))) and not np.any(np.asarray(got[-2:]))
+    with pytest.raises(NotImplementedError, match="differentiable in the features only"):
+        jax.grad(lambda b: kernels.roi_align(x, b, batch, spec).sum())(boxes)
 
 
 @pytest.mark.usefixtures("x64")

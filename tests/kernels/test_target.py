@@ -19,18 +19,19 @@ from tests import cases
     "platform,want",
     [
         ("cpu", target.Target("triton", interpret=True)),
-        ("gpu", target.Target("triton")),
+        ("cuda", target.Target("triton")),
+        ("rocm", target.Target("triton")),
         ("tpu", target.Target("mosaic")),
     ],
 )
-def test_select_target(platform, want):
-    assert target.select_target(platform) == want
+def test_platform_target(platform, want):
+    assert target.platform_target(platform) == want
 
 
 def test_gpu_without_the_triton_lowering_declines(monkeypatch):
     monkeypatch.setattr(target, "_triton_available", lambda: False)
     with pytest.raises(NotImplementedError, match="Triton"):
-        target.select_target("gpu")
+        target.platform_target("cuda")
 
 
 def test_target_validation():
