@@ -147,14 +147,15 @@ def _count_below(bins: AxisBins, p: jax.Array, v: jax.Array, strict: bool) -> ja
     return jnp.where((n < g) & below(y_next), n + 1.0, n)
 
 
-def adaptive_row_extent(bins: AxisBins, pooled: int, length: int) -> jax.Array:
-    """Largest number of consecutive rows any bin of this axis reads (adaptive grid).
+def rows_read(bins: AxisBins, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(first, count), each (pooled,): the consecutive map rows each bin of an adaptive grid reads.
 
     A bin reads rows floor(first valid sample) .. floor(last valid sample) + 1, clamped
-    to the map; bins without valid samples read none.
+    to the map; a bin without valid samples reads none (count 0, first 0).
     """
     first, last = _valid_rows(bins._replace(grid=jnp.maximum(bins.grid, 1.0)), pooled, length)
-    return jnp.max(jnp.where(bins.grid >= 1.0, jnp.maximum(last - first + 1.0, 0.0), 0.0))
+    count = jnp.where(bins.grid >= 1.0, jnp.maximum(last - first + 1.0, 0.0), 0.0)
+    return first[:, 0], count[:, 0]
 
 
 def _valid_rows(bins: AxisBins, pooled: int, length: int) -> tuple[jax.Array, jax.Array]:
@@ -171,12 +172,6 @@ def _valid_rows(bins: AxisBins, pooled: int, length: int) -> tuple[jax.Array, ja
     return first, jnp.where(hi > lo, last, first - 1.0)
 
 
-def first_rows(bins: AxisBins, pooled: int, length: int) -> jax.Array:
-    """(pooled,): the first map row each bin of an adaptive grid reads (0 for a bin that reads none)."""
-    first, _ = _valid_rows(bins._replace(grid=jnp.maximum(bins.grid, 1.0)), pooled, length)
-    return first[:, 0]
-
-
 def adaptive_grid_taps(
     bins: AxisBins, pooled: int, length: int, window: int, start: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
@@ -184,7 +179,7 @@ def adaptive_grid_taps(
 
     Row ``rows[p, j]`` gets weight ``weights[p, j]``; the rows of bin p are ``window``
     consecutive rows from ``start[p]`` (default: placed over the rows the bin reads,
-    exact when ``adaptive_row_extent <= window``; ``window = length`` always is: the
+    exact when every bin reads at most ``window`` rows (``rows_read``); ``window = length`` always is: the
     dense form).  Rows past the map get weight 0 and index ``length - 1``.
 
     The weights are in closed form, exact for any grid size under jit (no cap): the

@@ -86,11 +86,11 @@ def _window_table(bins: sampling.AxisBins, pooled: int, length: int, chunk: int)
     T is ``length`` rounded up to the chunk; the chunks needed cover the widest bin.
     """
     size = -(-length // chunk) * chunk
-    fixed_bins = jax.lax.stop_gradient(bins)
-    first = jax.vmap(functools.partial(sampling.first_rows, pooled=pooled, length=length))(fixed_bins)
+    first, count = jax.vmap(functools.partial(sampling.rows_read, pooled=pooled, length=length))(
+        jax.lax.stop_gradient(bins)
+    )
     taps = jax.vmap(functools.partial(sampling.adaptive_grid_taps, pooled=pooled, length=length, window=size))
-    extent = jax.vmap(functools.partial(sampling.adaptive_row_extent, pooled=pooled, length=length))(fixed_bins)
-    chunks = jnp.ceil(jnp.max(extent, initial=0.0) / chunk).astype(jnp.int32)
+    chunks = jnp.ceil(jnp.max(count, initial=0.0) / chunk).astype(jnp.int32)
     return taps(bins, start=first), chunks
 
 

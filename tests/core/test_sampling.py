@@ -1,4 +1,4 @@
-"""The per-axis sampling arithmetic: windowed adaptive weights equal the dense ones."""
+"""The per-axis sampling arithmetic: adaptive window weights equal the sample-by-sample ones."""
 
 from __future__ import annotations
 
@@ -34,25 +34,37 @@ def _sample_by_sample(lo: float, hi: float, aligned: bool) -> np.ndarray:
     return out[0, :, 0, :]
 
 
+CASES = [(2.3, 7.9), (-1.7, 4.2), (14.6, 21.3), (-0.5, 0.4), (5.0, 5.0), (-30.0, 52.0), (0.5, 19.5), (3.1, 13.4)]
+
+
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("window", [4, 8, 16, LENGTH])
 @pytest.mark.parametrize("aligned", [True, False])
-@pytest.mark.parametrize(
-    "lo,hi", [(2.3, 7.9), (-1.7, 4.2), (14.6, 21.3), (-0.5, 0.4), (5.0, 5.0), (-30.0, 52.0), (0.5, 19.5), (3.1, 13.4)]
-)
-def test_windowed_weights_equal_sample_by_sample(window, aligned, lo, hi):
-    bins = _bins(lo, hi, aligned)
-    extent = float(sampling.adaptive_row_extent(bins, POOLED, LENGTH))
-    rows, weights = sampling.adaptive_grid_taps(bins, POOLED, LENGTH, window)
-    want = _sample_by_sample(lo, hi, aligned)
-    if extent <= window:
-        np.testing.assert_allclose(_dense(rows, weights), want, rtol=1e-12, atol=1e-12)
-    else:
-        # The window cannot hold the bin; the dense form (window = length) always can.
-        assert window < LENGTH
-    # The extent is tight: every row outside the bins' read span has zero weight.
-    span = [np.flatnonzero(want[p]) for p in range(POOLED)]
-    assert extent >= max((s.max() - s.min() + 1 for s in span if s.size), default=0)
+def test_windows_from_each_bins_first_row_equal_sample_by_sample(aligned):
+    """The XLA path's adaptive tables: from the first row each bin reads, its rows_read count
+    of rows (and zeros beyond, the rows past the map clamped), equal the dense weights."""
+    for lo, hi in CASES:
+        bins = _bins(lo, hi, aligned)
+        first, count = sampling.rows_read(bins, POOLED, LENGTH)
+        window = int(jnp.max(count)) + 3
+        rows, weights = sampling.adaptive_grid_taps(bins, POOLED, LENGTH, window, start=first)
+        want = _sample_by_sample(lo, hi, aligned)
+        np.testing.assert_allclose(_dense(rows, weights), want, rtol=1e-12, atol=1e-12, err_msg=f"{lo}, {hi}")
+        # Every bin's weights sit in its first count rows; count is tight.
+        offsets = np.arange(window)[None, :]
+        assert not np.any(np.asarray(weights)[offsets >= np.asarray(count)[:, None]])
+        for p in range(POOLED):
+            used = np.flatnonzero(want[p])
+            if used.size:
+                assert used.min() >= first[p] and used.max() - used.min() + 1 <= count[p]
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("aligned", [True, False])
+def test_default_window_covering_the_bins_equals_sample_by_sample(aligned):
+    for lo, hi in CASES:
+        bins = _bins(lo, hi, aligned)
+        rows, weights = sampling.adaptive_grid_taps(bins, POOLED, LENGTH, LENGTH)
+        np.testing.assert_allclose(_dense(rows, weights), _sample_by_sample(lo, hi, aligned), rtol=1e-12, atol=1e-12)
 
 
 def test_fixed_grid_taps_are_the_bilinear_neighbours():
