@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 from jax_roialign.core import sampling
+from jax_roialign.core.corners import combine_terms, corners, decode_shares, encode_shares
 
 from .config import BlockSizes, round_up
 from .geometry import ImageRanges, MaxGeometry, sample_coordinate
@@ -23,46 +24,6 @@ from .target import Target
 
 FORWARD_NAME = "roi_align_max_forward"
 BACKWARD_NAME = "roi_align_max_features_backward"
-
-# corner_max: each corner's share of the cotangent, 2**-code (code 4: no share), 3 bits a corner.
-_SHARE_BITS = 3
-_NO_SHARE = 4
-
-
-def combine_terms(terms: list[jax.Array], corner: bool) -> jax.Array:
-    """A sample's value from its four weighted corner terms, in the XLA path's order of operations.
-
-    "max" adds them (the interpolated value); "corner_max" takes onnxruntime's largest term.
-    """
-    if corner:
-        return jnp.maximum(jnp.maximum(jnp.maximum(terms[0], terms[1]), terms[2]), terms[3])
-    return terms[0] + terms[1] + terms[2] + terms[3]
-
-
-def encode_shares(terms: list[jax.Array]) -> jax.Array:
-    """corner_max: int32 code of each corner's share of the cotangent (JAX's tie rule for max).
-
-    The shares are the derivatives of the corner_max combination with respect to
-    its terms: 1 for a unique largest term; ties split halves per ``jnp.maximum``
-    (so 1/2, 1/4, 1/8), exactly as autodiff of the XLA path's combination gives.
-    """
-    _, pullback = jax.vjp(lambda *t: combine_terms(list(t), corner=True), *terms)
-    code = jnp.zeros(terms[0].shape, jnp.int32)
-    for i, share in enumerate(pullback(jnp.ones_like(terms[0]))):
-        exponent = jnp.where(share >= 1, 0, jnp.where(share >= 0.5, 1, jnp.where(share >= 0.25, 2, 3)))
-        exponent = jnp.where(share == 0, _NO_SHARE, exponent)
-        code = code | (exponent << (_SHARE_BITS * i))
-    return code
-
-
-def decode_shares(code: jax.Array, dtype: jnp.dtype) -> list[jax.Array]:
-    """The four shares that :func:`encode_shares` encoded, as exact powers of two (or 0)."""
-    shares = []
-    for i in range(4):
-        exponent = (code >> (_SHARE_BITS * i)) & ((1 << _SHARE_BITS) - 1)
-        share = jnp.where(exponent == 0, 1.0, jnp.where(exponent == 1, 0.5, jnp.where(exponent == 2, 0.25, 0.125)))
-        shares.append(jnp.where(exponent == _NO_SHARE, 0.0, share).astype(dtype))
-    return shares
 
 
 class _Box:
@@ -82,16 +43,6 @@ class _Box:
         y = sample_coordinate(*self.y, jnp.asarray(p).astype(dtype), iy)
         x = sample_coordinate(*self.x, jnp.asarray(q).astype(dtype), ix)
         return sampling.bilinear_taps(y, height), sampling.bilinear_taps(x, width)
-
-
-def _corners(ty: sampling.Taps, tx: sampling.Taps) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
-    """(row, column, weight) of the four corners, in the XLA path's order."""
-    return [
-        (ty.lo, tx.lo, ty.w_lo * tx.w_lo),
-        (ty.lo, tx.hi, ty.w_lo * tx.w_hi),
-        (ty.hi, tx.lo, ty.w_hi * tx.w_lo),
-        (ty.hi, tx.hi, ty.w_hi * tx.w_hi),
-    ]
 
 
 def read_winners(
@@ -126,7 +77,7 @@ def read_winners(
     chan = jnp.arange(x.shape[-1])[None, None, None, :]
     shares = decode_shares(code, dtype) if code is not None else [None] * 4
     terms = []
-    for (r, c, weight), share in zip(_corners(ty, tx), shares, strict=True):
+    for (r, c, weight), share in zip(corners(ty, tx), shares, strict=True):
         weight = weight if share is None else share * weight
         terms.append(weight * x[jnp.clip(image, 0, x.shape[0] - 1), r, c, chan])
     value = terms[0] + terms[1] + terms[2] + terms[3]
@@ -162,7 +113,7 @@ def _forward_kernel(
         def sample_step(t, state):
             best, arg, *code = state  # code: corner_max only
             ty, tx = box.taps(p, q, t, height, width, dtype)
-            terms = [w * target.read(x_ref, image, r, c, channels) for r, c, w in _corners(ty, tx)]
+            terms = [w * target.read(x_ref, image, r, c, channels) for r, c, w in corners(ty, tx)]
             value = combine_terms(terms, corner)
             take = (t == 0) | (value > best)
             code = [jnp.where(take, encode_shares(terms), c) for c in code]
@@ -283,7 +234,7 @@ def _backward_kernel(
                 g = target.read(g_ref, k, p, q, channels)
                 ty, tx = box.taps(p, q, jnp.maximum(arg, 0), height, width, dtype)
                 shares = decode_shares(target.read(code_ref[0], k, p, q, channels), dtype) if corner else [None] * 4
-                for (r, c, w), share in zip(_corners(ty, tx), shares, strict=True):
+                for (r, c, w), share in zip(corners(ty, tx), shares, strict=True):
                     cotangent = g if share is None else share * g
                     update = jnp.where(arg >= 0, w * cotangent, 0.0)
                     acc = acc + jnp.where((rows == r) & (cols == c), update, 0.0)

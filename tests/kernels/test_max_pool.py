@@ -13,6 +13,7 @@ from jax_roialign.kernels.target import Target
 
 from jax_roialign import xla
 from jax_roialign.conventions import RoIAlignSpec
+from jax_roialign.core import corners
 from tests import cases, reference
 
 TARGET = Target("triton", interpret=True)
@@ -32,9 +33,9 @@ BLOCKS = BlockSizes(channels=2, tile_rows=4, tile_cols=4)
 def test_corner_shares_roundtrip_jax_max_rule(terms):
     """The encoded shares are the derivatives of the corner_max combination (jnp.maximum splits ties)."""
     terms = [jnp.asarray([t], jnp.float32) for t in terms]
-    _, pullback = jax.vjp(lambda *t: max_pool.combine_terms(list(t), corner=True), *terms)
+    _, pullback = jax.vjp(lambda *t: corners.combine_terms(list(t), corner=True), *terms)
     want = pullback(jnp.ones((1,), jnp.float32))
-    chex.assert_trees_all_equal(max_pool.decode_shares(max_pool.encode_shares(terms), jnp.float32), list(want))
+    chex.assert_trees_all_equal(corners.decode_shares(corners.encode_shares(terms), jnp.float32), list(want))
 
 
 def _sample_values(features, boxes, batch, spec, k, p, q):
