@@ -43,6 +43,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "jax_roialign.tools.aot.command",
     ),
     Subcommand(
+        "device-check",
+        "on a GPU/TPU machine: kernel tests compiled, determinism, timings vs xla and torchvision, roofline, verdict",
+        "jax_roialign.tools.device_check",
+    ),
+    Subcommand(
         "plot",
         "where each convention samples one box (bins, samples, taps), drawn as a PNG",
         "jax_roialign.tools.plot.command",
