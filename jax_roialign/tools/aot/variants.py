@@ -34,7 +34,7 @@ MANY_BOXES = 2 * MAX_BOXES_PER_CALL + 1
 # The block sizes documented in docs/kernels.md ("Block sizes") besides the defaults:
 # each compiles for every target of its platform without spills or VMEM overflow.
 DOCUMENTED_BLOCK_SIZES: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "gpu": ((64, 8, 8), (128, 8, 16), (128, 16, 8)),
+    "gpu": ((64, 8, 8), (32, 16, 8), (32, 8, 16)),
     "tpu": ((256, 8, 8), (128, 16, 8), (128, 8, 16)),
 }
 
@@ -112,10 +112,11 @@ class Variant:
 
 def full_matrix(target: str) -> list[Variant]:
     """Every variant: modes x dtypes x grids x output sizes at the defaults, each documented
-    block size on every mode, and more boxes than one Mosaic call takes on every mode."""
+    block size on every mode and output size, and more boxes than one Mosaic call takes on
+    every mode."""
     variants = [Variant(m, d, r, o) for m, d, r, o in itertools.product(MODES, DTYPES, SAMPLING_RATIOS, OUTPUT_SIZES)]
     for blocks in DOCUMENTED_BLOCK_SIZES[platform_of(target)]:
-        variants += [Variant(m, "float32", 2, block_sizes=blocks) for m in MODES]
+        variants += [Variant(m, "float32", 2, output_size=o, block_sizes=blocks) for m in MODES for o in OUTPUT_SIZES]
     variants += [Variant(m, "float32", 0, boxes=MANY_BOXES) for m in MODES]
     return variants
 
