@@ -23,19 +23,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the kernel tests import beyond JAX and NumPy (pytest-xdist runs them in parallel).
-TEST_REQUIREMENTS = ("pytest", "pytest-xdist", "chex", "hypothesis")
+# What the kernel tests import beyond JAX and NumPy (pytest-xdist runs them in parallel), and
+# the build backend pyproject.toml names (the install below builds without isolation).
+TEST_REQUIREMENTS = ("pytest", "pytest-xdist", "chex", "hypothesis", "setuptools>=68")
 
 
 def install(wheels: Path | None) -> dict:
-    """pip install the checkout (no dependencies, no build isolation) and the test tools from wheels."""
-    steps = [
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(ROOT)]
-    ]
+    """pip install the test tools from the carried wheels, then the checkout (no dependencies, no index)."""
+    steps = []
     if wheels is not None:
         steps.append(
             [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *TEST_REQUIREMENTS]
         )
+    steps.append(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(ROOT)]
+    )
     results = []
     for cmd in steps:
         start = time.perf_counter()
