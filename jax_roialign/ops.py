@@ -53,15 +53,21 @@ def check_impl(impl: str | None) -> str | None:
     return None if impl is None else check_choice(impl, "impl", IMPLS)
 
 
-def _impl_order(impl: str | None) -> tuple[str, ...]:
-    """Implementations to try, in order: the one asked for, or XLA.
+def _impl_order(impl: str | None, dtype) -> tuple[str, ...]:
+    """Implementations to try, in order: the one asked for; or, for impl=None, XLA.
 
-    impl=None runs XLA on every platform: the Pallas kernels are chosen by default only
-    on a device kind where a run on that hardware has recorded them as correct and
-    faster, and none has yet (no GPU or TPU has run them).
+    impl=None runs the Pallas kernels first only on a device kind where a run on that
+    hardware has recorded them as correct and faster (``kernels/verified_devices.json``,
+    written by the device check; empty until a GPU or TPU has run it), and only for
+    calls they support there; XLA otherwise, and wherever they decline.  The device is
+    the default one (``jax.devices()[0]``): a program compiled ahead of time for other
+    hardware takes XLA.
     """
     if impl is not None:
         return (check_impl(impl),)
+    device = jax.devices()[0]
+    if kernels.is_verified(device.device_kind) and kernels.supported(device.platform, dtype):
+        return ("pallas", "xla")
     return ("xla",)
 
 
@@ -77,7 +83,7 @@ def roi_align_canonical(
     With impl=None an implementation that raises NotImplementedError for this call
     hands over to the next one; an explicitly requested impl raises.
     """
-    order = _impl_order(impl)
+    order = _impl_order(impl, features.dtype)
     for name in order:
         try:
             return _ROI_ALIGN_IMPLS[name](features, boxes, batch_indices, spec)
@@ -119,8 +125,10 @@ def roi_align(
       mode: "avg"; "max" (max of interpolated samples, mmcv); "corner_max"
         (onnxruntime's max of weighted corner terms).
       data_format: "NHWC" or "NCHW", for features and the result.
-      impl: None (Pallas on GPU/TPU where it supports the call, else XLA),
-        "xla" or "pallas".
+      impl: None: XLA, except on a device kind where a run on that hardware
+        recorded the Pallas kernels as correct and faster
+        (``kernels/verified_devices.json``; none yet); "xla"; or "pallas": the
+        kernels always (interpreted on a CPU).
 
     Returns:
       (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW, (N, R, ...)

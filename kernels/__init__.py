@@ -1,14 +1,16 @@
 """Pallas kernels for RoIAlign (installed as ``jax_roialign.kernels``).
 
 :func:`roi_align` has the contract of ``jax_roialign.xla.roi_align``; the dispatcher in
-``jax_roialign.ops`` calls it for ``impl="pallas"`` (and, with ``impl=None``, on GPU
-and TPU, falling back to XLA when it raises NotImplementedError).  The kernels are
-written for Pallas' Triton (GPU) and Mosaic (TPU) lowerings and verified in Pallas
-interpret mode only; no speed is claimed.
+``jax_roialign.ops`` calls it for ``impl="pallas"``, and for ``impl=None`` only on a
+device kind listed in ``verified_devices.json`` (:func:`is_verified`).  The kernels
+exist for Pallas' Triton (GPU) and Mosaic (TPU) lowerings; they compile ahead of time
+for H100 and TPU v4 to 7x (tests/kernels/test_aot.py) and have run in Pallas interpret
+mode only; no speed is claimed.
 """
 
 from .config import BlockSizes
 from .roi_align import roi_align, roi_align_jvp
-from .target import Target, platform_target
+from .target import Target, platform_target, supported
+from .verified import is_verified
 
-__all__ = ["BlockSizes", "Target", "platform_target", "roi_align", "roi_align_jvp"]
+__all__ = ["BlockSizes", "Target", "is_verified", "platform_target", "roi_align", "roi_align_jvp", "supported"]

@@ -6,7 +6,8 @@ exactly the numbers the XLA path computes:
 
 - avg: the per-axis mean bilinear weights of every bin, dense over the map
   (K x out x map length; cheap next to the (K, out_h, out_w, C) output), plus the
-  span of rows and column tiles each box reads;
+  span of rows and columns each box reads; each kernel variant cuts them into the
+  tiles of its block sizes (:func:`tiles`, :func:`tile_span`);
 - max / corner_max: the per-axis bins (start, bin size, grid) of every box, from
   which the kernels compute each sample's coordinate in their loops;
 - both backward passes: the boxes of each image in a fixed order.
@@ -65,54 +66,55 @@ def used_span(weights: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 class AvgGeometry(NamedTuple):
-    """What the avg kernels read about each box.
+    """What the avg kernels read about each box, independent of how a kernel tiles it.
 
     Attributes:
-      wy_by_row: (K, Hp, Pp) weight of map row h in output row p (forward: row by row).
-      wy: (K, Pp, Hp) the same, transposed (backward: a tile of rows per output row).
-      wx_tiles: (K, Tx, Qp, TW) weight of map column ``t * TW + i`` in output column q.
+      wy: (K, out_h, H) weight of map row h in output row p.
+      wx: (K, out_w, W) weight of map column w in output column q.
       row_start, row_count: (K,) int32 map rows the box reads.
-      tile_start, tile_count: (K,) int32 column tiles the box reads.
-    Hp, Pp, Qp, Tx * TW pad H, out_h, out_w, W with zero weights; a box whose batch
-    index lies outside [0, N) reads nothing (counts 0).
+      col_start, col_count: (K,) int32 map columns the box reads.
+    A box whose batch index lies outside [0, N) reads nothing (zero weights, counts 0).
+    Each kernel variant lays the weights out for its own data movement (:func:`tiles`).
     """
 
-    wy_by_row: jax.Array
     wy: jax.Array
-    wx_tiles: jax.Array
+    wx: jax.Array
     row_start: jax.Array
     row_count: jax.Array
-    tile_start: jax.Array
-    tile_count: jax.Array
+    col_start: jax.Array
+    col_count: jax.Array
 
 
 def avg_geometry(
-    boxes: jax.Array,
-    batch_indices: jax.Array,
-    features_shape: tuple[int, int, int, int],
-    spec: RoIAlignSpec,
-    tile_rows: int,
-    tile_cols: int,
+    boxes: jax.Array, batch_indices: jax.Array, features_shape: tuple[int, int, int, int], spec: RoIAlignSpec
 ) -> AvgGeometry:
     """AvgGeometry of finite (K, 4) boxes in the compute dtype."""
     n, h, w, _ = features_shape
     out_h, out_w = spec.output_size
-    out_rows, out_cols = padded_output_size(spec)
     by, bx = box_bins(boxes, spec)
     in_range = guards.images_in_range(batch_indices, n)[0][:, None, None]
     wy = jnp.where(in_range, axis_weights(by, out_h, h, spec.sampling_ratio), 0.0)
     wx = jnp.where(in_range, axis_weights(bx, out_w, w, spec.sampling_ratio), 0.0)
-    row_start, row_count = used_span(wy)
-    col_start, col_count = used_span(wx)
-    tile_start = col_start // tile_cols
-    tile_count = jnp.where(col_count > 0, (col_start + col_count - 1) // tile_cols - tile_start + 1, 0)
-    wy = jnp.pad(wy, ((0, 0), (0, out_rows - out_h), (0, round_up(h, tile_rows) - h)))
-    wx = jnp.pad(wx, ((0, 0), (0, out_cols - out_w), (0, round_up(w, tile_cols) - w)))
-    k = boxes.shape[0]
-    wx_tiles = wx.reshape(k, out_cols, -1, tile_cols).transpose(0, 2, 1, 3)
-    return AvgGeometry(
-        jnp.swapaxes(wy, 1, 2), wy, wx_tiles, row_start, row_count, tile_start.astype(jnp.int32), tile_count
-    )
+    return AvgGeometry(wy, wx, *used_span(wy), *used_span(wx))
+
+
+def tiles(weights: jax.Array, pooled: int, tile: int) -> jax.Array:
+    """(K, length / tile, pooled, tile): (K, out, length) weights cut into tiles of the map axis.
+
+    ``pooled`` >= out and a multiple of ``tile`` along the map axis pad with zero
+    weights: tile t, entry [p, i] is the weight of map position ``t * tile + i`` in
+    output p.
+    """
+    k, out, length = weights.shape
+    padded = jnp.pad(weights, ((0, 0), (0, pooled - out), (0, round_up(length, tile) - length)))
+    return padded.reshape(k, pooled, -1, tile).transpose(0, 2, 1, 3)
+
+
+def tile_span(start: jax.Array, count: jax.Array, tile: int) -> tuple[jax.Array, jax.Array]:
+    """(first tile, tile count), each (K,) int32, of the positions start .. start + count - 1 (count 0: none)."""
+    first = start // tile
+    tile_count = jnp.where(count > 0, (start + count - 1) // tile - first + 1, 0)
+    return first.astype(jnp.int32), tile_count.astype(jnp.int32)
 
 
 class MaxGeometry(NamedTuple):

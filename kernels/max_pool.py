@@ -1,24 +1,28 @@
-"""max / corner_max RoIAlign as Pallas kernels: a sample loop per bin and an owner-computes backward pass.
+"""max / corner_max RoIAlign on the kernels: a sample loop per bin and an owner-computes backward pass.
 
 The forward kernel visits every sample of every bin (a per-box trip count, so adaptive
 grids are exact with no cap), keeps the running max and the first sample that attains
 it (row-major), as the XLA path does, and returns both.  The backward kernel routes
 each output's cotangent to the four taps of its winning sample.  Both compute in the
 dtype of the (already converted) features: float32, or float64 for float64 features.
+
+The kernels exist once per backend (``max_pool_triton``, ``max_pool_mosaic``); this
+module holds what both share (the per-sample arithmetic, corner_max's shares) and
+:func:`forward_reference` / :func:`backward_reference`, what both compute, in plain
+jax.numpy.
 """
 
 from __future__ import annotations
 
-import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
 from jax_roialign.core import sampling
 from jax_roialign.core.corners import combine_terms, corners, decode_shares, encode_shares
 
-from .config import BlockSizes, round_up
+from .config import BlockSizes
 from .geometry import ImageRanges, MaxGeometry, sample_coordinate
 from .target import Target
 
@@ -26,15 +30,13 @@ FORWARD_NAME = "roi_align_max_forward"
 BACKWARD_NAME = "roi_align_max_features_backward"
 
 
-class _Box:
-    """The scalars of box k, read from the MaxGeometry tables inside a kernel."""
+class BoxBins(NamedTuple):
+    """The scalars of one box, as a kernel reads them from its tables (see ``geometry.MaxGeometry``)."""
 
-    def __init__(self, refs, k):
-        n_samples_ref, grid_x_ref, y_bins_ref, x_bins_ref = refs
-        self.n_samples = n_samples_ref[k]
-        self.grid_x = grid_x_ref[k]
-        self.y = tuple(y_bins_ref[k, i] for i in range(3))
-        self.x = tuple(x_bins_ref[k, i] for i in range(3))
+    n_samples: jax.Array
+    grid_x: jax.Array
+    y: tuple[jax.Array, jax.Array, jax.Array]
+    x: tuple[jax.Array, jax.Array, jax.Array]
 
     def taps(self, p, q, t, height: int, width: int, dtype) -> tuple[sampling.Taps, sampling.Taps]:
         """The bilinear taps (y, x) of sample t (row-major in the grid) of bin (p, q)."""
@@ -43,6 +45,19 @@ class _Box:
         y = sample_coordinate(*self.y, jnp.asarray(p).astype(dtype), iy)
         x = sample_coordinate(*self.x, jnp.asarray(q).astype(dtype), ix)
         return sampling.bilinear_taps(y, height), sampling.bilinear_taps(x, width)
+
+
+def _broadcast_bins(geometry: MaxGeometry) -> tuple[sampling.AxisBins, sampling.AxisBins]:
+    """The per-axis bins as (K, 1, 1, 1) arrays.
+
+    Outside a kernel the coordinates use ``sampling.sample_coordinate`` itself, which
+    keeps the division IEEE (XLA would turn a division by a broadcast grid into a
+    multiplication by its reciprocal): the XLA path's arithmetic, to the bit.
+    """
+    return tuple(
+        sampling.AxisBins(*(table[:, i, None, None, None] for i in range(3)))
+        for table in (geometry.y_bins, geometry.x_bins)
+    )
 
 
 def read_winners(
@@ -59,12 +74,7 @@ def read_winners(
     _, h, w, _ = x.shape
     out_h, out_w = output_size
     dtype = x.dtype
-    # sampling.sample_coordinate keeps the division IEEE (XLA would turn a division by a
-    # broadcast grid into a multiplication by its reciprocal): the XLA path's arithmetic.
-    by, bx = (
-        sampling.AxisBins(*(table[:, i, None, None, None] for i in range(3)))
-        for table in (geometry.y_bins, geometry.x_bins)
-    )
+    by, bx = _broadcast_bins(geometry)
     t = jnp.maximum(arg, 0)
     grid_x = geometry.grid_x[:, None, None, None]
     iy = jax.lax.div(t, grid_x).astype(dtype)
@@ -84,51 +94,26 @@ def read_winners(
     return jnp.where(arg >= 0, value, jnp.zeros((), dtype))
 
 
-def _forward_kernel(
-    image_ref,
-    n_samples_ref,
-    grid_x_ref,
-    y_bins_ref,
-    x_bins_ref,
-    x_ref,
-    out_ref,
-    arg_ref,
-    *code_ref,
-    target: Target,
-    corner: bool,
-    height: int,
-    width: int,
-):
-    """One (box, channel block): per bin, the max over its samples and the first argmax."""
-    k = pl.program_id(0)
-    _, out_h, out_w, block_c = out_ref.shape
-    channels = pl.ds(pl.multiple_of(pl.program_id(1) * block_c, block_c), block_c)
-    image = image_ref[k]
-    box = _Box((n_samples_ref, grid_x_ref, y_bins_ref, x_bins_ref), k)
-    dtype = out_ref.dtype
+def may_read(start: jax.Array, size: jax.Array, first: jax.Array, count: int, length: int) -> jax.Array:
+    """Whether samples in [start, start + size] (either order) may read rows first .. first + count - 1.
 
-    def bin_step(b, carry):
-        p, q = jax.lax.div(b, out_w), jax.lax.rem(b, out_w)
+    A sample at y reads rows floor(y) and floor(y) + 1 clamped to the map; one row of
+    slack each way covers rounding.  Only used to skip work, so it may say yes wrongly.
+    """
+    lo = jnp.floor(jnp.clip(jnp.minimum(start, start + size), 0.0, length - 1.0)) - 1.0
+    hi = jnp.floor(jnp.clip(jnp.maximum(start, start + size), 0.0, length - 1.0)) + 2.0
+    first = first.astype(lo.dtype)
+    return (lo < first + count) & (hi >= first)
 
-        def sample_step(t, state):
-            best, arg, *code = state  # code: corner_max only
-            ty, tx = box.taps(p, q, t, height, width, dtype)
-            terms = [w * target.read(x_ref, image, r, c, channels) for r, c, w in corners(ty, tx)]
-            value = combine_terms(terms, corner)
-            take = (t == 0) | (value > best)
-            code = [jnp.where(take, encode_shares(terms), c) for c in code]
-            return jnp.where(take, value, best), jnp.where(take, t, arg), *code
 
-        init = (jnp.zeros((block_c,), dtype), jnp.full((block_c,), -1, jnp.int32))
-        init += (jnp.zeros((block_c,), jnp.int32),) if corner else ()
-        best, arg, *code = jax.lax.fori_loop(0, box.n_samples, sample_step, init)
-        out_ref[0, p, q] = best
-        arg_ref[0, p, q] = arg
-        for ref, value in zip(code_ref, code, strict=True):
-            ref[0, p, q] = value
-        return carry
+def _backend(target: Target):
+    if target.backend == "mosaic":
+        from . import max_pool_mosaic
 
-    jax.lax.fori_loop(0, out_h * out_w, bin_step, 0)
+        return max_pool_mosaic
+    from . import max_pool_triton
+
+    return max_pool_triton
 
 
 def forward(
@@ -145,106 +130,9 @@ def forward(
     bin's samples, 0 for a bin without samples or a box whose batch index lies
     outside [0, N).  arg: int32, same shape, the first (row-major) sample attaining
     it, -1 where none.  code: corner_max only (else None), the winning sample's
-    corner shares (:func:`encode_shares`).
+    corner shares (:func:`encode_shares`).  Computes :func:`forward_reference`.
     """
-    _, h, w, c = x.shape
-    k = geometry.image.shape[0]
-    out_h, out_w = output_size
-    block_c = block_sizes.channel_block(c)
-    pad_c = round_up(c, block_c)
-    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, pad_c - c)))
-    block = pl.BlockSpec((1, out_h, out_w, block_c), lambda i, j: (i, 0, 0, j))
-    shape = (k, out_h, out_w, pad_c)
-    out_shape = [jax.ShapeDtypeStruct(shape, x.dtype), jax.ShapeDtypeStruct(shape, jnp.int32)]
-    out_shape += [jax.ShapeDtypeStruct(shape, jnp.int32)] if corner else []
-    call = target.pallas_call(
-        functools.partial(_forward_kernel, target=target, corner=corner, height=h, width=w),
-        name=FORWARD_NAME,
-        grid=(k, pad_c // block_c),
-        in_specs=[target.scalars()] * 5 + [target.in_memory()],
-        out_specs=[block] * len(out_shape),
-        out_shape=out_shape,
-    )
-    outs = call(geometry.image, geometry.n_samples, geometry.grid_x, geometry.y_bins, geometry.x_bins, x)
-    outs = [o[..., :c] for o in outs]
-    return outs[0], outs[1], outs[2] if corner else None
-
-
-def _may_read(start: jax.Array, size: jax.Array, first: jax.Array, count: int, length: int) -> jax.Array:
-    """Whether samples in [start, start + size] (either order) may read rows first .. first + count - 1.
-
-    A sample at y reads rows floor(y) and floor(y) + 1 clamped to the map; one row of
-    slack each way covers rounding.  Only used to skip work, so it may say yes wrongly.
-    """
-    lo = jnp.floor(jnp.clip(jnp.minimum(start, start + size), 0.0, length - 1.0)) - 1.0
-    hi = jnp.floor(jnp.clip(jnp.maximum(start, start + size), 0.0, length - 1.0)) + 2.0
-    first = first.astype(lo.dtype)
-    return (lo < first + count) & (hi >= first)
-
-
-def _backward_kernel(
-    order_ref,
-    start_ref,
-    n_samples_ref,
-    grid_x_ref,
-    y_bins_ref,
-    x_bins_ref,
-    arg_ref,
-    g_ref,
-    *refs,
-    target: Target,
-    corner: bool,
-    output_size: tuple[int, int],
-    height: int,
-    width: int,
-):
-    """One (image, row tile, column tile, channel block) of the feature gradient.
-
-    The program owns its tile and adds, for every box of its image in ascending box
-    order and every bin (row-major) that may read the tile, the cotangent times the
-    weight (times the corner_max share) at each of the four taps of the bin's winning
-    sample, per channel.  No other program writes the tile and the order is fixed, so
-    the result is bitwise reproducible.
-    """
-    *code_ref, dx_ref = refs
-    n, row_tile, col_tile = pl.program_id(0), pl.program_id(1), pl.program_id(2)
-    _, tile_rows, tile_cols, block_c = dx_ref.shape
-    channels = pl.ds(pl.multiple_of(pl.program_id(3) * block_c, block_c), block_c)
-    row0, col0 = row_tile * tile_rows, col_tile * tile_cols
-    out_h, out_w = output_size
-    dtype = dx_ref.dtype
-    tile = (tile_rows, tile_cols, block_c)
-    rows = row0 + jax.lax.broadcasted_iota(jnp.int32, tile, 0)
-    cols = col0 + jax.lax.broadcasted_iota(jnp.int32, tile, 1)
-
-    def box_step(i, acc):
-        k = order_ref[i]
-        box = _Box((n_samples_ref, grid_x_ref, y_bins_ref, x_bins_ref), k)
-        y_start, y_bin, _ = box.y
-        x_start, x_bin, _ = box.x
-
-        def bin_step(b, acc):
-            p, q = jax.lax.div(b, out_w), jax.lax.rem(b, out_w)
-            may_read = _may_read(y_start + p.astype(dtype) * y_bin, y_bin, row0, tile_rows, height) & _may_read(
-                x_start + q.astype(dtype) * x_bin, x_bin, col0, tile_cols, width
-            )
-
-            def add_bin(acc):
-                arg = target.read(arg_ref, k, p, q, channels)
-                g = target.read(g_ref, k, p, q, channels)
-                ty, tx = box.taps(p, q, jnp.maximum(arg, 0), height, width, dtype)
-                shares = decode_shares(target.read(code_ref[0], k, p, q, channels), dtype) if corner else [None] * 4
-                for (r, c, w), share in zip(corners(ty, tx), shares, strict=True):
-                    cotangent = g if share is None else share * g
-                    update = jnp.where(arg >= 0, w * cotangent, 0.0)
-                    acc = acc + jnp.where((rows == r) & (cols == c), update, 0.0)
-                return acc
-
-            return jax.lax.cond(may_read, add_bin, lambda acc: acc, acc)
-
-        return jax.lax.fori_loop(0, out_h * out_w, bin_step, acc)
-
-    dx_ref[0] = jax.lax.fori_loop(start_ref[n], start_ref[n + 1], box_step, jnp.zeros(tile, dtype))
+    return _backend(target).forward(x, geometry, output_size, corner, block_sizes, target)
 
 
 def backward(
@@ -259,34 +147,61 @@ def backward(
 ) -> jax.Array:
     """(N, H, W, C) gradient of the features for the output cotangent g (K, out_h, out_w, C).
 
-    ``arg`` and ``code`` come from :func:`forward`.  Accumulates in g's dtype;
-    deterministic (see ``_backward_kernel``).
+    ``arg`` and ``code`` come from :func:`forward`.  Computes :func:`backward_reference`,
+    accumulating in g's dtype: each gradient tile has one writer that adds the boxes of
+    its image in ascending box order, bin by bin, so the result is bitwise reproducible.
     """
-    n, h, w, c = features_shape
-    _, out_h, out_w, _ = g.shape
-    corner = code is not None
-    tile_rows, tile_cols = block_sizes.tile_rows, block_sizes.tile_cols
-    block_c = block_sizes.channel_block(c)
-    map_rows, map_cols, pad_c = round_up(h, tile_rows), round_up(w, tile_cols), round_up(c, block_c)
-    channel_pad = ((0, 0), (0, 0), (0, 0), (0, pad_c - c))
-    per_output = [jnp.pad(a, channel_pad) for a in ([arg, g, code] if corner else [arg, g])]
-    call = target.pallas_call(
-        functools.partial(
-            _backward_kernel, target=target, corner=corner, output_size=(out_h, out_w), height=h, width=w
-        ),
-        name=BACKWARD_NAME,
-        grid=(n, map_rows // tile_rows, map_cols // tile_cols, pad_c // block_c),
-        in_specs=[target.scalars()] * 6 + [target.in_memory()] * len(per_output),
-        out_specs=pl.BlockSpec((1, tile_rows, tile_cols, block_c), lambda i, r, t, j: (i, r, t, j)),
-        out_shape=jax.ShapeDtypeStruct((n, map_rows, map_cols, pad_c), g.dtype),
-    )
-    dx = call(
-        ranges.order,
-        ranges.start,
-        geometry.n_samples,
-        geometry.grid_x,
-        geometry.y_bins,
-        geometry.x_bins,
-        *per_output,
-    )
-    return dx[:, :h, :w, :c]
+    return _backend(target).backward(g, arg, code, ranges, geometry, features_shape, block_sizes, target)
+
+
+def forward_reference(
+    x: jax.Array, geometry: MaxGeometry, output_size: tuple[int, int], corner: bool
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """What :func:`forward` computes, vectorized over boxes, bins and channels: a loop over sample indices.
+
+    Sample t of every bin is evaluated at once (masked where t >= the box's sample
+    count), with the first-argmax update rule of the kernels.
+    """
+    _, h, w, c = x.shape
+    k = geometry.image.shape[0]
+    out_h, out_w = output_size
+    dtype = x.dtype
+    by, bx = _broadcast_bins(geometry)
+    grid_x = geometry.grid_x[:, None, None, None]
+    n_samples = geometry.n_samples[:, None, None, None]
+    p = jnp.arange(out_h, dtype=dtype)[None, :, None, None]
+    q = jnp.arange(out_w, dtype=dtype)[None, None, :, None]
+    image = jnp.clip(geometry.image, 0, x.shape[0] - 1)[:, None, None, None]
+    chan = jnp.arange(c)[None, None, None, :]
+    shape = (k, out_h, out_w, c)
+
+    def sample(t, state):
+        best, arg, code = state
+        t = jnp.asarray(t, jnp.int32)  # an eager loop counts in the default int (int64 under x64)
+        iy = jax.lax.div(t, grid_x).astype(dtype)
+        ix = jax.lax.rem(t, grid_x).astype(dtype)
+        ty = sampling.bilinear_taps(sampling.sample_coordinate(by, p, iy), h)
+        tx = sampling.bilinear_taps(sampling.sample_coordinate(bx, q, ix), w)
+        terms = [weight * x[image, r, col, chan] for r, col, weight in corners(ty, tx)]
+        value = combine_terms(terms, corner)
+        take = (t < n_samples) & ((t == 0) | (value > best))
+        code = jnp.where(take, encode_shares(terms), code) if corner else code
+        return jnp.where(take, value, best), jnp.where(take, t, arg), code
+
+    init = (jnp.zeros(shape, dtype), jnp.full(shape, -1, jnp.int32), jnp.zeros(shape, jnp.int32))
+    best, arg, code = jax.lax.fori_loop(0, jnp.max(geometry.n_samples, initial=0), sample, init)
+    return best, arg, code if corner else None
+
+
+def backward_reference(
+    g: jax.Array,
+    x_shape: tuple[int, int, int, int],
+    arg: jax.Array,
+    code: jax.Array | None,
+    geometry: MaxGeometry,
+) -> jax.Array:
+    """What :func:`backward` computes: the transpose of :func:`read_winners` applied to g."""
+    zeros = jax.ShapeDtypeStruct(x_shape, g.dtype)
+    output_size = g.shape[1:3]
+    (dx,) = jax.linear_transpose(lambda x: read_winners(x, arg, code, geometry, output_size), zeros)(g)
+    return dx

@@ -39,22 +39,26 @@ from jax_roialign.core.bins import compute_dtype
 
 from . import avg_pool, geometry, max_pool
 from .config import BlockSizes
-from .target import Target, check_block_sizes, check_supported, platform_target
+from .target import Target, check_block_sizes, check_supported, default_block_sizes, platform_target
 
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
     """Static configuration of one call (hashable: a primitive parameter).
 
-    ``target=None`` picks the kernel variant by the platform the program is lowered for.
+    ``target=None`` picks the kernel variant by the platform the program is lowered for,
+    and ``block_sizes=None`` that variant's default block sizes.
     """
 
     spec: RoIAlignSpec
-    block_sizes: BlockSizes
+    block_sizes: BlockSizes | None
     target: Target | None
 
     def target_for(self, platform: str) -> Target:
         return self.target if self.target is not None else platform_target(platform)
+
+    def block_sizes_for(self, target: Target) -> BlockSizes:
+        return self.block_sizes if self.block_sizes is not None else default_block_sizes(target)
 
 
 def roi_align(
@@ -81,28 +85,22 @@ def roi_align(
 
     Args:
       features, boxes, batch_indices, spec: as for ``jax_roialign.xla.roi_align``.
-      block_sizes: tiling (default ``BlockSizes()``); it does not change results
-        beyond float rounding.
+      block_sizes: tiling (default None: the kernel variant's default,
+        ``target.DEFAULT_BLOCK_SIZES``); it does not change results beyond float
+        rounding.
       target: kernel variant and interpret mode; default None: Mosaic when compiled
         for a TPU, Triton for a GPU, the interpreter on a CPU.
 
     Raises:
       ValueError: block_sizes an explicit target cannot tile with (``check_block_sizes``).
     """
-    block_sizes = _checked_block_sizes(block_sizes)
+    if block_sizes is not None and not isinstance(block_sizes, BlockSizes):
+        raise TypeError(f"block_sizes must be a BlockSizes, got {block_sizes!r}")
     if target is not None and not isinstance(target, Target):
         raise TypeError(f"target must be a Target, got {target!r}")
-    if target is not None:
+    if target is not None and block_sizes is not None:
         check_block_sizes(target, block_sizes, features.shape[-1])
     return roi_align_jvp(features, boxes, batch_indices, spec, None, _Plan(spec, block_sizes, target))[0]
-
-
-def _checked_block_sizes(block_sizes: BlockSizes | None) -> BlockSizes:
-    if block_sizes is None:
-        return BlockSizes()
-    if not isinstance(block_sizes, BlockSizes):
-        raise TypeError(f"block_sizes must be a BlockSizes, got {block_sizes!r}")
-    return block_sizes
 
 
 def roi_align_jvp(
@@ -119,7 +117,7 @@ def roi_align_jvp(
     fixed (None when features_dot is None): the winners of max modes come from
     ``features``.  Results in features' dtype.
     """
-    plan = plan if plan is not None else _Plan(spec, BlockSizes(), None)
+    plan = plan if plan is not None else _Plan(spec, None, None)
     cdt = compute_dtype(features.dtype)
     boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices.astype(jnp.int32))
     x = features.astype(cdt)
@@ -136,14 +134,11 @@ def roi_align_jvp(
 def _residuals(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, plan: _Plan) -> tuple:
     """What the linear map needs besides the features: the geometry (from the boxes),
     and for max modes the winning samples (from the features, without derivative)."""
-    spec, block_sizes = plan.spec, plan.block_sizes
+    spec = plan.spec
     n = x.shape[0]
     ranges = geometry.image_ranges(batch_indices, n)
     if spec.mode == "avg":
-        geo = geometry.avg_geometry(
-            boxes, batch_indices, x.shape, spec, tile_rows=block_sizes.tile_rows, tile_cols=block_sizes.tile_cols
-        )
-        return ranges, geo, batch_indices
+        return ranges, geometry.avg_geometry(boxes, batch_indices, x.shape, spec), batch_indices
     geo = geometry.max_geometry(boxes, batch_indices, n_images=n, spec=spec)
     _, arg, code = _max_search_p.bind(
         jax.lax.stop_gradient(x), *jax.tree_util.tree_leaves(jax.lax.stop_gradient(geo)), plan=plan
@@ -184,14 +179,14 @@ def _map_impl(x, *leaves, plan: _Plan, features_shape, target: Target):
     ranges, geo, *winners = _unflatten_residuals(list(leaves), plan)
     if plan.spec.mode == "avg":
         (image,) = winners
-        return avg_pool.forward(x, image, geo, plan.spec.output_size, plan.block_sizes, target)
+        return avg_pool.forward(x, image, geo, plan.spec.output_size, plan.block_sizes_for(target), target)
     arg, code = winners
     return max_pool.read_winners(x, arg, code if plan.spec.mode == "corner_max" else None, geo, plan.spec.output_size)
 
 
 def _transpose_impl(g, *leaves, plan: _Plan, features_shape, target: Target):
     ranges, geo, *winners = _unflatten_residuals(list(leaves), plan)
-    kwargs = {"features_shape": features_shape, "block_sizes": plan.block_sizes, "target": target}
+    kwargs = {"features_shape": features_shape, "block_sizes": plan.block_sizes_for(target), "target": target}
     if plan.spec.mode == "avg":
         return avg_pool.backward(g, ranges, geo, **kwargs)
     arg, code = winners
@@ -200,9 +195,8 @@ def _transpose_impl(g, *leaves, plan: _Plan, features_shape, target: Target):
 
 def _search_impl(x, *leaves, plan: _Plan, target: Target):
     geo = geometry.MaxGeometry(*leaves)
-    out, arg, code = max_pool.forward(
-        x, geo, plan.spec.output_size, plan.spec.mode == "corner_max", plan.block_sizes, target
-    )
+    corner = plan.spec.mode == "corner_max"
+    out, arg, code = max_pool.forward(x, geo, plan.spec.output_size, corner, plan.block_sizes_for(target), target)
     return out, arg, (code if code is not None else jnp.zeros_like(arg))
 
 
@@ -211,8 +205,10 @@ def _platform_lowerings(prim: Primitive, impl) -> None:
     for platform in ("tpu", "cuda", "rocm", "cpu"):
 
         def lower(ctx, *args, platform=platform, **params):
-            target = params["plan"].target_for(platform)
+            plan = params["plan"]
+            target = plan.target_for(platform)
             check_supported(target, ctx.avals_in[0].dtype)
+            check_block_sizes(target, plan.block_sizes_for(target), ctx.avals_in[0].shape[-1])
             fun = functools.partial(impl, **params, target=target)
             return mlir.lower_fun(fun, multiple_results=prim.multiple_results)(ctx, *args)
 

@@ -1,8 +1,8 @@
-"""Which Pallas lowering a kernel is built for, and the data movement that differs between them.
+"""Which Pallas lowering a kernel is built for, and the settings of each.
 
-The kernel bodies are written once.  What differs per backend is where the inputs
-live and how a kernel reads a block that it picks at run time (a box's image, a row,
-a tile of columns):
+Each kernel exists once per backend, because the two lowerings want different data
+movement (``avg_pool_triton.py`` / ``avg_pool_mosaic.py``, ``max_pool_triton.py`` /
+``max_pool_mosaic.py``, beside the shared geometry and each kernel's reference):
 
 - ``"triton"`` (GPU, Pallas' Triton lowering): every array stays in global memory and
   a kernel loads the block it needs in place.  In JAX 0.10 the default Pallas GPU
@@ -10,23 +10,21 @@ a tile of columns):
   does not fit a gather-bound kernel like this one; the Triton lowering is chosen
   explicitly through its ``CompilerParams``.  JAX has deprecated Triton in favour of
   Mosaic GPU, so a later JAX may drop it: :func:`platform_target` then raises
-  NotImplementedError and the dispatcher uses XLA.
-- ``"mosaic"`` (TPU): per-box scalars live in SMEM, large arrays stay in HBM
-  (``pl.ANY``) and a kernel copies the block it needs into VMEM with a DMA.
+  NotImplementedError (see docs/kernels.md).
+- ``"mosaic"`` (TPU): the per-box tables are scalar-prefetched into SMEM, large
+  arrays stay in HBM (``pl.ANY``) and a kernel copies the blocks it picks at run time
+  into VMEM with double-buffered DMAs.
 
-Either variant also runs in Pallas interpret mode (``interpret=True``), which is
-the only way these kernels have been executed so far: on a CPU, in the tests.
+Either variant also runs in Pallas interpret mode (``interpret=True``; Mosaic's with
+``pltpu.InterpretParams``, which simulates DMAs and semaphores), on any machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
 from .config import BlockSizes, round_up
 
@@ -42,74 +40,66 @@ class Target:
       backend: "triton" (GPU data movement) or "mosaic" (TPU data movement).
       interpret: run through Pallas' interpreter (any backend, e.g. a CPU) instead
         of compiling for the hardware.
+      vmem_limit_bytes: Mosaic only: the scoped VMEM a kernel may use (default None:
+        the chip's default scoped limit; docs/kernels.md lists them).  A kernel that
+        needs more fails to compile, and the error states what it needs (how
+        ``jax_roialign.tools.aot`` measures the kernels' VMEM).
     """
 
     backend: Backend
     interpret: bool = False
+    vmem_limit_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"Target.backend must be one of {BACKENDS}, got {self.backend!r}")
         if not isinstance(self.interpret, bool):
             raise TypeError(f"Target.interpret must be a bool, got {self.interpret!r}")
+        limit = self.vmem_limit_bytes
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"Target.vmem_limit_bytes must be None or an int >= 1, got {limit!r}")
 
-    def scalars(self) -> pl.BlockSpec:
-        """Spec of a small per-box int or float table, read one entry at a time."""
+    def interpret_params(self) -> Any:
+        """pallas_call's ``interpret`` argument for this target."""
+        if not self.interpret:
+            return False
         if self.backend == "mosaic":
             from jax.experimental.pallas import tpu as pltpu
 
-            return pl.BlockSpec(memory_space=pltpu.SMEM)
-        return pl.BlockSpec()
+            return pltpu.InterpretParams()
+        return True
 
-    def in_memory(self) -> pl.BlockSpec:
-        """Spec of a large array that kernels read block by block via :meth:`read`."""
-        if self.backend == "mosaic":
-            return pl.BlockSpec(memory_space=pl.ANY)
-        return pl.BlockSpec()
+    def compiler_params(self, grid_axes: int) -> Any:
+        """pallas_call's ``compiler_params``: every grid axis independent ("parallel") on Mosaic.
 
-    def read(self, ref: Any, *index: Any) -> jax.Array:
-        """ref[index] for an array given with :meth:`in_memory`: a load, or a DMA into VMEM."""
-        if self.backend == "triton":
-            return ref[index]
-        from jax.experimental.pallas import tpu as pltpu
-
-        window = ref.at[index]
-
-        def copy(buffer):
-            pltpu.sync_copy(window, buffer)
-            return buffer[...]
-
-        return pl.run_scoped(copy, pltpu.VMEM(window.shape, window.dtype))
-
-    def pallas_call(
-        self,
-        kernel: Callable[..., None],
-        *,
-        name: str,
-        grid: tuple[int, ...],
-        in_specs: Sequence[pl.BlockSpec],
-        out_specs: Any,
-        out_shape: Any,
-    ) -> Callable[..., Any]:
-        """pl.pallas_call for this target; every grid axis is independent ("parallel")."""
+        None in interpret mode, where they do not apply (so interpreting needs neither lowering).
+        """
+        if self.interpret:
+            return None
         if self.backend == "mosaic":
             from jax.experimental.pallas import tpu as pltpu
 
-            params = pltpu.CompilerParams(dimension_semantics=("parallel",) * len(grid))
-        else:
-            from jax.experimental.pallas import triton as pltriton
+            return pltpu.CompilerParams(
+                dimension_semantics=("parallel",) * grid_axes, vmem_limit_bytes=self.vmem_limit_bytes
+            )
+        from jax.experimental.pallas import triton as pltriton
 
-            params = pltriton.CompilerParams()
-        return pl.pallas_call(
-            kernel,
-            name=name,
-            grid=grid,
-            in_specs=list(in_specs),
-            out_specs=out_specs,
-            out_shape=out_shape,
-            compiler_params=params,
-            interpret=self.interpret,
-        )
+        return pltriton.CompilerParams()
+
+
+# The block sizes each backend uses unless told otherwise, chosen from ahead-of-time
+# compiles (docs/kernels.md, "Block sizes"): on an H100 the candidate whose kernels compile
+# without spills, at 7 x 7 and 14 x 14 outputs, in the fewest registers; on TPU v4 .. 7x
+# one lane width of channels and one sublane group of rows, the smallest VMEM.
+DEFAULT_BLOCK_SIZES: dict[str, BlockSizes] = {
+    "triton": BlockSizes(channels=32, tile_rows=8, tile_cols=8),
+    "mosaic": BlockSizes(channels=128, tile_rows=8, tile_cols=8),
+}
+
+
+def default_block_sizes(target: Target) -> BlockSizes:
+    """The block sizes of a kernel variant when none are given."""
+    return DEFAULT_BLOCK_SIZES[target.backend]
 
 
 def _triton_available() -> bool:
@@ -154,5 +144,16 @@ def check_block_sizes(target: Target, block_sizes: BlockSizes, channels: int) ->
 
 def check_supported(target: Target, dtype: jnp.dtype) -> None:
     """NotImplementedError for calls a compiled target cannot run (the dispatcher then uses XLA)."""
-    if target.backend == "mosaic" and not target.interpret and jnp.dtype(dtype) == jnp.float64:
-        raise NotImplementedError("Pallas RoIAlign on TPU has no float64 (Mosaic has no 64-bit floats)")
+    if target.backend == "mosaic" and jnp.dtype(dtype) == jnp.float64:
+        raise NotImplementedError(
+            "Pallas RoIAlign on TPU has no float64 (Mosaic has no 64-bit floats, nor does its interpreter)"
+        )
+
+
+def supported(platform: str, dtype: jnp.dtype) -> bool:
+    """Whether the kernels compile for this platform and dtype (what ``impl=None`` asks before choosing them)."""
+    try:
+        check_supported(platform_target(platform), dtype)
+    except NotImplementedError:
+        return False
+    return True

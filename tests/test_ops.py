@@ -18,3 +18,19 @@ def test_impl_dispatch_on_cpu():
     chex.assert_trees_all_equal(auto, jr.roi_align(x, b, 3, batch_indices=batch, impl="xla"))
     pallas = jax.jit(lambda x: jr.roi_align(x, b, 3, batch_indices=batch, impl="pallas")).lower(x)
     assert "roi_align_avg_forward" in pallas.as_text(debug_info=True)
+
+
+def test_impl_none_runs_the_kernels_only_on_a_verified_device_kind(monkeypatch):
+    """The table of verified device kinds decides impl=None: listed, the kernels; otherwise XLA."""
+    from jax_roialign.kernels import verified
+
+    features, boxes, batch = problem(1.0, dtype="float32")
+    x, b = jnp.asarray(features, jnp.float32), jnp.asarray(boxes, jnp.float32)
+
+    def kernels_run() -> bool:
+        lowered = jax.jit(lambda x: jr.roi_align(x, b, 3, batch_indices=batch)).lower(x)
+        return "roi_align_avg_forward" in lowered.as_text(debug_info=True)
+
+    assert not kernels_run()
+    monkeypatch.setattr(verified, "verified_devices", lambda: {jax.devices()[0].device_kind: {}})
+    assert kernels_run()

@@ -38,6 +38,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "jax_roialign.tools.bench.command",
     ),
     Subcommand(
+        "aot",
+        "compile the Pallas kernels ahead of time for TPU v4..7x and an H100 (no device needed; the aot extra)",
+        "jax_roialign.tools.aot.command",
+    ),
+    Subcommand(
+        "device-check",
+        "on a GPU/TPU machine: kernel tests compiled, determinism, timings vs xla and torchvision, roofline, verdict",
+        "jax_roialign.tools.device_check",
+    ),
+    Subcommand(
         "plot",
         "where each convention samples one box (bins, samples, taps), drawn as a PNG",
         "jax_roialign.tools.plot.command",

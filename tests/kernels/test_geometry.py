@@ -17,7 +17,7 @@ from tests import reference
 LENGTH, POOLED = 20, 3
 # Jitted: compiled once, these run far faster than op by op.
 axis_weights = jax.jit(geometry.axis_weights, static_argnums=(1, 2, 3))
-avg_geometry = jax.jit(geometry.avg_geometry, static_argnums=(2, 3, 4, 5))
+avg_geometry = jax.jit(geometry.avg_geometry, static_argnums=(2, 3))
 # (y1, y2) edge pairs: interior, straddling either end, tiny, zero-size, far larger than the axis.
 SPANS = [(2.3, 7.9), (-1.7, 4.2), (14.6, 21.3), (-0.5, 0.4), (5.0, 5.0), (-30.0, 52.0), (3.1, 13.4)]
 
@@ -61,8 +61,8 @@ def test_used_span():
     np.testing.assert_array_equal(count, [4, 0, 10])
 
 
-def test_avg_geometry_tiles_hold_exactly_the_weights():
-    """Every nonzero weight lies in the box's row span and column tiles; padding holds zeros."""
+def test_avg_geometry_holds_exactly_the_weights_and_spans():
+    """Weights equal axis_weights (zero for a batch index outside [0, N)); spans cover every nonzero weight."""
     spec = RoIAlignSpec((3, 5), 0.5, 0, True)
     shape = (2, 13, 22, 1)
     # Interior, straddling, larger than the map, wholly outside (reads nothing); the last two
@@ -70,25 +70,34 @@ def test_avg_geometry_tiles_hold_exactly_the_weights():
     boxes = [[3.1, 5.2, 17.9, 14.4], [-6.0, 20.0, 9.0, 31.0], [-20.0, -9.0, 60.0, 40.0], [50.0, 2.0, 70.0, 9.0]]
     boxes = jnp.asarray(boxes + boxes[:2], jnp.float32)
     batch = jnp.asarray([0, 1, 1, 0, 2, -1], jnp.int32)
-    geo = avg_geometry(boxes, batch, shape, spec, 4, 4)
+    geo = avg_geometry(boxes, batch, shape, spec)
     by, bx = box_bins(boxes, spec)
     wy, wx = axis_weights(by, 3, 13, 0), axis_weights(bx, 5, 22, 0)
-    chex.assert_shape([geo.wy, geo.wy_by_row, geo.wx_tiles], [(6, 4, 16), (6, 16, 4), (6, 6, 8, 4)])
-    chex.assert_trees_all_equal(geo.wy_by_row, jnp.swapaxes(geo.wy, 1, 2))
-    columns = jnp.transpose(geo.wx_tiles, (0, 2, 1, 3)).reshape(6, 8, 24)
+    chex.assert_shape([geo.wy, geo.wx], [(6, 3, 13), (6, 5, 22)])
     for k in range(4):  # separate programs: XLA may fuse the weight arithmetic differently (rounding)
-        chex.assert_trees_all_close(geo.wy[k, :3, :13], wy[k], rtol=1e-6, atol=1e-7)
-        chex.assert_trees_all_close(columns[k, :5, :22], wx[k], rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(geo.wy[k], wy[k], rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(geo.wx[k], wx[k], rtol=1e-6, atol=1e-7)
     for k in range(3):
         rows = np.flatnonzero(np.any(np.asarray(wy[k]) != 0, axis=0))
         cols = np.flatnonzero(np.any(np.asarray(wx[k]) != 0, axis=0))
         assert (geo.row_start[k], geo.row_count[k]) == (rows.min(), rows.max() - rows.min() + 1)
-        assert (geo.tile_start[k], geo.tile_count[k]) == (cols.min() // 4, cols.max() // 4 - cols.min() // 4 + 1)
-    assert not np.any(np.asarray(geo.wy[:, 3:])) and not np.any(np.asarray(geo.wy[:, :, 13:]))
-    assert not np.any(np.asarray(columns[:, 5:])) and not np.any(np.asarray(columns[:, :, 22:]))
-    assert not np.any(np.asarray(wx[3]))
-    np.testing.assert_array_equal(geo.tile_count[3:], 0)
+        assert (geo.col_start[k], geo.col_count[k]) == (cols.min(), cols.max() - cols.min() + 1)
+    assert not np.any(np.asarray(wx[3])) and not np.any(np.asarray(geo.wy[4:])) and not np.any(np.asarray(geo.wx[4:]))
+    np.testing.assert_array_equal(geo.col_count[3:], 0)
     np.testing.assert_array_equal(geo.row_count[4:], 0)
+
+
+def test_tiles_and_tile_span():
+    """Tile t, entry [p, i] is the weight of position t * tile + i; padding holds zeros; spans cover the tiles read."""
+    weights = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 3, 10)), jnp.float32)
+    cut = geometry.tiles(weights, 4, 4)
+    chex.assert_shape(cut, (2, 3, 4, 4))
+    flat = jnp.transpose(cut, (0, 2, 1, 3)).reshape(2, 4, 12)
+    chex.assert_trees_all_equal(flat[:, :3, :10], weights)
+    assert not np.any(np.asarray(flat[:, 3:])) and not np.any(np.asarray(flat[:, :, 10:]))
+    first, count = geometry.tile_span(jnp.asarray([0, 3, 4, 9, 5]), jnp.asarray([10, 2, 4, 1, 0]), 4)
+    np.testing.assert_array_equal(first, [0, 0, 1, 2, 1])
+    np.testing.assert_array_equal(count, [3, 2, 1, 1, 0])
 
 
 def test_max_geometry():

@@ -259,8 +259,9 @@ def test_public_op_lowers_to_the_hardware_kernels(platform, target_call, mode):
     """jr.roi_align(impl="pallas") exported for a GPU or TPU holds the Triton / Mosaic kernels.
 
     The kernel variant follows the platform the program is lowered for, not the
-    machine it is traced on.  This checks the Pallas -> Triton IR / Mosaic MLIR step
-    only: the hardware compilers (ptxas, libtpu) and execution are not exercised here.
+    machine it is traced on.  Pallas' TPU lowering reads the chip from the mesh, here an
+    abstract one (a TPU v5e).  This checks the Pallas -> Triton IR / Mosaic MLIR step
+    only; tests/kernels/test_aot.py runs the hardware compilers (ptxas, libtpu).
     """
 
     def value_and_grads(x, boxes, batch):
@@ -275,7 +276,9 @@ def test_public_op_lowers_to_the_hardware_kernels(platform, target_call, mode):
         jax.ShapeDtypeStruct((5,), jnp.int32),
     )
     unchecked = [jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")]
-    exported = jax.export.export(jax.jit(value_and_grads), platforms=[platform], disabled_checks=unchecked)(*args)
+    chip = jax.sharding.AbstractDevice(device_kind="TPU v5 lite", num_cores=1, platform="tpu")
+    with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((1,), ("x",), abstract_device=chip)):
+        exported = jax.export.export(jax.jit(value_and_grads), platforms=[platform], disabled_checks=unchecked)(*args)
     assert exported.mlir_module().count(target_call) >= 2  # forward and backward kernels
 
 

@@ -7,10 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax_roialign.kernels import target
+from jax_roialign.kernels import target, verified
 
-import jax_roialign as jr
-from jax_roialign import kernels
+from jax_roialign import kernels, ops
 from jax_roialign.conventions import RoIAlignSpec
 from tests import cases
 
@@ -34,6 +33,13 @@ def test_gpu_without_the_triton_lowering_declines(monkeypatch):
         target.platform_target("cuda")
 
 
+def test_default_block_sizes_per_backend():
+    assert target.default_block_sizes(target.Target("triton")) == target.DEFAULT_BLOCK_SIZES["triton"]
+    assert target.default_block_sizes(target.Target("mosaic", interpret=True)) == target.DEFAULT_BLOCK_SIZES["mosaic"]
+    for backend in target.BACKENDS:
+        target.check_block_sizes(target.Target(backend), target.DEFAULT_BLOCK_SIZES[backend], 256)
+
+
 def test_target_validation():
     with pytest.raises(ValueError, match="Target.backend must be one of"):
         target.Target("cuda")
@@ -41,11 +47,12 @@ def test_target_validation():
         target.Target("triton", interpret=1)
 
 
-def test_compiled_mosaic_declines_float64_only():
-    with pytest.raises(NotImplementedError, match="float64"):
-        target.check_supported(target.Target("mosaic"), jnp.float64)
+def test_mosaic_declines_float64_only():
+    for interpret in (False, True):
+        with pytest.raises(NotImplementedError, match="float64"):
+            target.check_supported(target.Target("mosaic", interpret=interpret), jnp.float64)
     target.check_supported(target.Target("mosaic"), jnp.bfloat16)
-    target.check_supported(target.Target("mosaic", interpret=True), jnp.float64)
+    target.check_supported(target.Target("triton", interpret=True), jnp.float64)
     target.check_supported(target.Target("triton"), jnp.float64)
 
 
@@ -59,14 +66,21 @@ def test_tpu_channel_blocks_that_split_the_channels_are_whole_lane_widths():
         target.check_block_sizes(mosaic, kernels.BlockSizes(channels=64), 256)
 
 
+class _FakeDevice:
+    def __init__(self, platform: str, device_kind: str):
+        self.platform, self.device_kind = platform, device_kind
+
+
 @pytest.mark.usefixtures("x64")
-def test_float64_on_tpu_falls_back_to_xla_before_tracing(monkeypatch):
-    """impl=None on a TPU with float64 features: the kernels decline and XLA's result comes back."""
-    x = jnp.asarray(cases.random_features(0, (1, 6, 7, 2)))
-    boxes = jnp.asarray([[0.5, 1.0, 5.0, 4.5]])
-    want = jr.roi_align(x, boxes, 2, impl="xla")
-    monkeypatch.setattr(jax, "default_backend", lambda: "tpu")
-    chex.assert_trees_all_equal(jr.roi_align(x, boxes, 2), want)
+def test_impl_none_on_a_verified_tpu_takes_xla_for_float64(monkeypatch):
+    """impl=None on a verified TPU: float64 features (which Mosaic lacks) take XLA, float32 ones the kernels."""
+    monkeypatch.setattr(jax, "devices", lambda *a: [_FakeDevice("tpu", "TPU v5 lite")])
+    monkeypatch.setattr(verified, "verified_devices", lambda: {"TPU v5 lite": {}})
+    assert ops._impl_order(None, jnp.float64) == ("xla",)
+    assert ops._impl_order(None, jnp.float32) == ("pallas", "xla")
+    monkeypatch.setattr(verified, "verified_devices", lambda: {})
+    assert ops._impl_order(None, jnp.float32) == ("xla",)
+    assert ops._impl_order("pallas", jnp.float64) == ("pallas",)
 
 
 def test_arguments_are_checked():
