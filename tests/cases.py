@@ -49,3 +49,40 @@ def random_boxes(seed: int, k: int, height: int, width: int, scale: float, max_f
     bw = rng.uniform(0.05 * w, max_frac * w, k)
     bh = rng.uniform(0.05 * h, max_frac * h, k)
     return np.stack([x1, y1, x1 + bw, y1 + bh], axis=1)
+
+
+# Angles (degrees) cycled over the rotated edge boxes: quarter turns, their negatives and odd ones.
+ANGLES = (0.0, 30.0, -45.0, 90.0, 135.0, 180.0, -100.0, 270.0, 12.5, -90.0, 61.0, 200.0, -170.0, 45.0, 359.0)
+
+
+def rotated_boxes(seed: int, k: int, height: int, width: int, scale: float) -> np.ndarray:
+    """(K, 5) [cx, cy, w, h, angle_degrees] image-coordinate boxes: the edge boxes turned by ANGLES, plus k random.
+
+    The edge boxes keep their (possibly zero or negative) width and height; the random
+    ones have random centres, sizes and angles in [-180, 180).
+    """
+    edge = edge_boxes(height, width, scale)
+    angles = np.resize(np.asarray(ANGLES), len(edge))
+    rotated = np.stack(
+        [
+            (edge[:, 0] + edge[:, 2]) / 2,
+            (edge[:, 1] + edge[:, 3]) / 2,
+            edge[:, 2] - edge[:, 0],
+            edge[:, 3] - edge[:, 1],
+            angles,
+        ],
+        axis=1,
+    )
+    plain = random_boxes(seed, k, height, width, scale)
+    rng = np.random.default_rng(seed + 1)
+    random = np.stack(
+        [
+            (plain[:, 0] + plain[:, 2]) / 2,
+            (plain[:, 1] + plain[:, 3]) / 2,
+            plain[:, 2] - plain[:, 0],
+            plain[:, 3] - plain[:, 1],
+            rng.uniform(-180.0, 180.0, k),
+        ],
+        axis=1,
+    )
+    return np.concatenate([rotated, random])

@@ -3,10 +3,12 @@
 Inputs are canonical: features (N, H, W, C), boxes (K, 5) [cx, cy, w, h, angle] in
 input-image coordinates, batch_indices (K,) int32.  The samples of a rotated bin do not
 share rows or columns, so each sample is read on its own: four gathers weighted by its
-bilinear weights (``docs/conventions.md`` section 5).  A fixed grid sums its
-``sampling_ratio ** 2`` samples in one fused expression; an adaptive grid, whose sample
-count is data-dependent, sums them with ``loop_sum`` (trip count: the largest count
-among the boxes; memory independent of it).
+bilinear weights (``docs/conventions.md`` section 5).  The samples are summed by
+``loop_sum``, one sample of every bin per step: the trip count is the largest sample
+count among the boxes (data-dependent for an adaptive grid, exact with no cap), and
+memory is independent of it.  Measured on the DOTA-like bench workload (2-core CPU):
+this loop and a fully unrolled sum of the 4 samples of ``sampling_ratio=2`` run within
+15% of each other, forward and backward, and the loop compiles faster.
 """
 
 from __future__ import annotations
@@ -20,10 +22,6 @@ from jax_roialign.conventions import RotatedSpec
 from jax_roialign.core import guards, rotated, sampling
 from jax_roialign.core.bins import compute_dtype
 from jax_roialign.core.loop_sum_standin import loop_sum
-
-# Fixed grids of up to this many samples per bin are summed in one unrolled expression
-# (one fused pass over the output); larger ones go through loop_sum.
-UNROLLED_SAMPLES = 16
 
 
 def roi_align_rotated(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RotatedSpec) -> jax.Array:
@@ -62,11 +60,8 @@ def _pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: Rotate
     scale = jnp.where(in_range, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)
     term = functools.partial(_sample_term, out_h=out_h, out_w=out_w)
     params = (rotated.expand(rotated.with_dummy_grid(bins), 3), count, image, scale)
-    if spec.sampling_ratio > 0 and spec.sampling_ratio**2 <= UNROLLED_SAMPLES:
-        terms = [term(jnp.int32(t), x, params) for t in range(spec.sampling_ratio**2)]
-        return functools.reduce(jnp.add, terms)
-    trips = jnp.max(count, initial=0)
-    return loop_sum(term, trips, x, params)
+    # Trip count: the largest number of samples of any bin (a fixed grid's sampling_ratio ** 2).
+    return loop_sum(term, jnp.max(count, initial=0), x, params)
 
 
 def _sample_term(t: jax.Array, x: jax.Array, params, *, out_h: int, out_w: int) -> jax.Array:
