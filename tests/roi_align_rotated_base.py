@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 import jax_roialign as jr
 from tests import cases, reference
@@ -36,8 +35,8 @@ def corner_boxes(rotated: np.ndarray) -> np.ndarray:
 
 
 def quarter_turn_box(box: np.ndarray, k: int, scale: float, aligned: bool) -> np.ndarray:
-    """(1, 4) [x1, y1, x2, y2]: the axis-aligned box on ``np.rot90(map, -k)`` (the map turned k quarter turns clockwise) that
-    samples what ``box`` (cx, cy, w, h) turned by k * 90 degrees samples on the map (k = 1, 2, 3).
+    """(1, 4) [x1, y1, x2, y2]: the axis-aligned box on ``np.rot90(map, -k)`` (the map turned k quarter turns
+    clockwise) that samples what ``box`` (cx, cy, w, h) turned by k * 90 degrees samples on the map (k = 1, 2, 3).
 
     A counter-clockwise turn of the box about its centre (displayed image, y down) equals
     a clockwise turn of the map under it.  With the map turned, pixel (i, j) moves to
