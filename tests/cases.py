@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -86,3 +87,17 @@ def rotated_boxes(seed: int, k: int, height: int, width: int, scale: float) -> n
         axis=1,
     )
     return np.concatenate([rotated, random])
+
+
+def assert_gradients_match_differences(loss, args, eps: float = 1e-6, directions: int = 3) -> None:
+    """jax.grad of a scalar loss against central differences along random directions, for every argument."""
+    grads = jax.jit(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
+    rng = np.random.default_rng(0)
+    for i, grad in enumerate(grads):
+        for _ in range(directions):
+            direction = rng.standard_normal(grad.shape)
+            step = [jnp.zeros_like(a) for a in args]
+            step[i] = eps * jnp.asarray(direction, args[i].dtype)
+            plus = loss(*[a + s for a, s in zip(args, step, strict=True)])
+            minus = loss(*[a - s for a, s in zip(args, step, strict=True)])
+            np.testing.assert_allclose(np.vdot(grad, direction), (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-6)

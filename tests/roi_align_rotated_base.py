@@ -141,17 +141,7 @@ class RotatedTestBase:
         def loss(x, b):
             return jnp.vdot(self.rotated(x, b, (2, 3), batch_indices=batch, sampling_ratio=sampling_ratio), cot)
 
-        grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(features, boxes)
-        rng, eps = np.random.default_rng(2), 1e-6
-        for arg, grad in enumerate(grads):
-            for _ in range(3):
-                direction = rng.standard_normal(grad.shape)
-                args = [features, boxes]
-                args[arg] = args[arg] + eps * direction
-                plus = loss(*args)
-                args[arg] = args[arg] - 2 * eps * direction
-                numeric = (plus - loss(*args)) / (2 * eps)
-                np.testing.assert_allclose(np.vdot(grad, direction), numeric, rtol=1e-6, atol=1e-6)
+        cases.assert_gradients_match_differences(loss, (features, boxes))
 
     @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
     def test_low_precision_dtypes(self, dtype):
