@@ -14,6 +14,7 @@ at run time; bins larger than every tier are summed point by point with ``loop_s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -23,15 +24,16 @@ import jax.numpy as jnp
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import guards, position_sensitive, sampling
 from jax_roialign.core.bins import box_bins, compute_dtype
-from jax_roialign.core.loop_sum_standin import loop_sum
+from jax_roialign.core.loop_sum import Term, loop_sum
 from jax_roialign.xla.roi_align import WINDOW_TIERS
 from jax_roialign.xla.tap_sum import tap_sum
 
 # taps(boxes, window) -> ((rows, weights) along y, each (K, out_h, T), (columns, weights) along x, (K, out_w, T)).
 Taps = Callable[[jax.Array, int], tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]]
-# points(boxes) -> (reader, geometry, count): reader(geometry, t) gives the t-th point of every bin as
-# [(rows, columns, weights)], each (K, out_h, out_w); count (K, ...) the number of points of each bin.
-Points = Callable[[jax.Array], tuple[Callable, object, jax.Array]]
+# points(boxes) -> (reader, params, geometry, count): reader(params, geometry, t) gives the t-th point of every
+# bin as [(rows, columns, weights)], each (K, out_h, out_w), differentiable in params; count (K, ...) the number
+# of points of each bin.
+Points = Callable[[jax.Array], tuple[Callable, object, object, jax.Array]]
 
 
 def ps_roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
@@ -127,44 +129,52 @@ def _mean_taps(boxes: jax.Array, window: int, edges: Callable, h: int, w: int):
 
 
 def _align_points(boxes: jax.Array, spec: RoIAlignSpec, h: int, w: int):
-    """RoIAlign's samples, one per step, with their bilinear taps and weights / (gh * gw)."""
+    """RoIAlign's samples, one per step: (reader, params (the bins), consts (1 / (gh * gw)), count (K, 1, 1))."""
     by, bx = box_bins(boxes, spec)
     count = (jnp.maximum(by.grid, 0.0) * jnp.maximum(bx.grid, 0.0)).astype(jnp.int32)
     # Bins without samples compute with a dummy grid of 1 (finite values and gradients), masked by count.
     by, bx = (b._replace(grid=jnp.maximum(b.grid, 1.0)) for b in (by, bx))
-    geometry = (jax.tree.map(lambda a: a[:, None, None], (by, bx)), 1.0 / jnp.maximum(count, 1).astype(boxes.dtype))
+    params = jax.tree.map(lambda a: a[:, None, None], (by, bx))
+    scale = (1.0 / jnp.maximum(count, 1).astype(boxes.dtype))[:, None, None]
     out_h, out_w = spec.output_size
-    return functools.partial(_align_point, h=h, w=w, out_h=out_h, out_w=out_w), geometry, count[:, None, None]
+    return SamplePoint(h, w, out_h, out_w), params, scale, count[:, None, None]
 
 
-def _align_point(
-    geometry, t: jax.Array, h: int, w: int, out_h: int, out_w: int
-) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
-    """The four taps of sample t (row-major) of every bin: [(rows, columns, weights)], each (K, out_h, out_w)."""
-    (by, bx), scale = geometry
-    grid_x = bx.grid.astype(jnp.int32)
-    iy, ix = (t // grid_x).astype(by.start.dtype), (t % grid_x).astype(by.start.dtype)
-    ty = sampling.bilinear_taps(sampling.sample_coordinate(by, jnp.arange(out_h, dtype=iy.dtype)[None, :, None], iy), h)
-    tx = sampling.bilinear_taps(sampling.sample_coordinate(bx, jnp.arange(out_w, dtype=ix.dtype)[None, None, :], ix), w)
-    scale = scale[:, None, None]
-    return [
-        (rows, cols, wy * wx * scale)
-        for rows, wy in ((ty.lo, ty.w_lo), (ty.hi, ty.w_hi))
-        for cols, wx in ((tx.lo, tx.w_lo), (tx.hi, tx.w_hi))
-    ]
+@dataclasses.dataclass(frozen=True)
+class SamplePoint:
+    """The four taps of sample t (row-major) of every bin, [(rows, columns, weights)], each (K, out_h, out_w)."""
+
+    h: int
+    w: int
+    out_h: int
+    out_w: int
+
+    def __call__(self, bins, scale: jax.Array, t: jax.Array) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
+        by, bx = bins
+        grid_x = bx.grid.astype(jnp.int32)
+        iy, ix = (t // grid_x).astype(by.start.dtype), (t % grid_x).astype(by.start.dtype)
+        p = jnp.arange(self.out_h, dtype=iy.dtype)[None, :, None]
+        q = jnp.arange(self.out_w, dtype=ix.dtype)[None, None, :]
+        ty = sampling.bilinear_taps(sampling.sample_coordinate(by, p, iy), self.h)
+        tx = sampling.bilinear_taps(sampling.sample_coordinate(bx, q, ix), self.w)
+        return [
+            (rows, cols, wy * wx * scale)
+            for rows, wy in ((ty.lo, ty.w_lo), (ty.hi, ty.w_hi))
+            for cols, wx in ((tx.lo, tx.w_lo), (tx.hi, tx.w_hi))
+        ]
 
 
 def _cell_points(boxes: jax.Array, edges: Callable):
-    """ps_roi_pool's cells, one per step (row-major in the bin), each weighted 1 / area."""
+    """ps_roi_pool's cells, one per step (row-major in the bin), each weighted 1 / area; nothing differentiable."""
     (y0, y1), (x0, x1) = edges(boxes)
     y0, height = y0[:, :, None], (y1 - y0)[:, :, None]
     x0, width = x0[:, None, :], (x1 - x0)[:, None, :]
     count = jnp.maximum(height, 0) * jnp.maximum(width, 0)
     geometry = (y0, x0, jnp.maximum(width, 1), 1.0 / jnp.maximum(count, 1).astype(boxes.dtype))
-    return _cell_point, geometry, count
+    return _cell_point, (), geometry, count
 
 
-def _cell_point(geometry, t: jax.Array) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
+def _cell_point(params, geometry, t: jax.Array) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
     """Cell t (row-major) of every bin: [(rows, columns, 1 / area)], each (K, out_h, out_w)."""
     y0, x0, width, weight = geometry
     return [(y0 + t // width, x0 + t % width, weight)]
@@ -242,26 +252,34 @@ def _point_pool(
     maps = position_sensitive.position_maps(x, output_size)
 
     def pool(boxes: jax.Array, batch_indices: jax.Array) -> jax.Array:
-        reader, geometry, count = points(boxes)
+        reader, params, geometry, count = points(boxes)
         in_range, image = guards.images_in_range(batch_indices, n)
         images = jnp.where(in_range[:, None, None], position_sensitive.bin_maps(image, output_size), -1)
-        term = functools.partial(_point_term, reader=reader)
-        return loop_sum(term, jnp.max(count, initial=0), maps, (geometry, count, images))
+        term = Term(PointTerm(reader))
+        return loop_sum(term, jnp.max(count, initial=0), maps, params, (geometry, count, images))
 
     per_box = 4 * out_h * out_w * (c // (out_h * out_w)) * x.dtype.itemsize  # the output and one update
     return guards.map_box_chunks(pool, boxes, batch_indices, per_box)
 
 
-def _point_term(t: jax.Array, maps: jax.Array, params, reader: Callable) -> jax.Array:
-    """(K, out_h, out_w, C_out): the weighted read of the t-th point of every bin; linear in maps.
+@dataclasses.dataclass(frozen=True)
+class PointTerm:
+    """Term t of the point-by-point sum: (K, out_h, out_w, C_out), the weighted read of the t-th point
+    of every bin from its position map; linear in the maps, differentiable in params.
 
-    Bins with at most t points, and boxes of a bad image (map index -1), read nothing.
+    reader(params, geometry, t) gives the points as [(rows, columns, weights)]; consts
+    (geometry, count, images): bins with at most t points, and boxes of a bad image (map
+    index -1), read nothing.
     """
-    geometry, count, images = params
-    live = (t < count) & (images >= 0)
-    safe = jnp.maximum(images, 0)
-    total = None
-    for rows, cols, weight in reader(geometry, t):
-        read = jnp.where(live, weight, 0.0)[..., None] * maps[safe, rows, cols]
-        total = read if total is None else total + read
-    return total
+
+    reader: Callable
+
+    def __call__(self, t: jax.Array, maps: jax.Array, params, consts) -> jax.Array:
+        geometry, count, images = consts
+        live = (t < count) & (images >= 0)
+        safe = jnp.maximum(images, 0)
+        total = None
+        for rows, cols, weight in self.reader(params, geometry, t):
+            read = jnp.where(live, weight, 0.0)[..., None] * maps[safe, rows, cols]
+            total = read if total is None else total + read
+        return total

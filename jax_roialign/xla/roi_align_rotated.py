@@ -13,6 +13,7 @@ this loop and a fully unrolled sum of the 4 samples of ``sampling_ratio=2`` run 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 from jax_roialign.conventions import RotatedSpec
 from jax_roialign.core import guards, rotated, sampling
 from jax_roialign.core.bins import compute_dtype
-from jax_roialign.core.loop_sum_standin import loop_sum
+from jax_roialign.core.loop_sum import Term, loop_sum
 
 
 def roi_align_rotated(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RotatedSpec) -> jax.Array:
@@ -51,37 +52,45 @@ def roi_align_rotated(features: jax.Array, boxes: jax.Array, batch_indices: jax.
 
 def _pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RotatedSpec) -> jax.Array:
     """The sum over every bin's samples, for one chunk of finite boxes."""
-    n, h, w, _ = x.shape
+    n, _, _, _ = x.shape
     out_h, out_w = spec.output_size
     bins = rotated.rotated_bins(boxes, spec)
     count = rotated.samples_per_bin(bins)
     in_range, image = guards.images_in_range(batch_indices, n)
     # The mean's divisor max(gh * gw, 1), folded into every sample's weight; zero for a bad index.
     scale = jnp.where(in_range, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)
-    term = functools.partial(_sample_term, out_h=out_h, out_w=out_w)
-    params = (rotated.expand(rotated.with_dummy_grid(bins), 3), count, image, scale)
+    term = Term(SampleTerm(out_h, out_w))
+    params = rotated.expand(rotated.with_dummy_grid(bins), 3)
     # Trip count: the largest number of samples of any bin (a fixed grid's sampling_ratio ** 2).
-    return loop_sum(term, jnp.max(count, initial=0), x, params)
+    return loop_sum(term, jnp.max(count, initial=0), x, params, (count, image, scale))
 
 
-def _sample_term(t: jax.Array, x: jax.Array, params, *, out_h: int, out_w: int) -> jax.Array:
-    """(K, out_h, out_w, C): the weighted read of the t-th sample (row-major) of every bin.
+@dataclasses.dataclass(frozen=True)
+class SampleTerm:
+    """Term t of the sum: (K, out_h, out_w, C), the weighted read of the t-th sample (row-major) of every bin.
 
-    Linear in x; zero for bins with fewer than t + 1 samples.
+    Linear in the features; differentiable in the bins (params); consts (count, image,
+    scale), each (K,): samples per bin, image index (in range) and weight factor.  Zero
+    for bins with fewer than t + 1 samples.
     """
-    bins, count, image, scale = params
-    _, h, w, _ = x.shape
-    iy, ix = rotated.flat_sample(bins, t)
-    p = jnp.arange(out_h, dtype=iy.dtype)[None, :, None]
-    q = jnp.arange(out_w, dtype=iy.dtype)[None, None, :]
-    y, x_ = rotated.sample_point(bins, p, q, iy, ix)
-    ty = sampling.bilinear_taps(y, h)
-    tx = sampling.bilinear_taps(x_, w)
-    weight = jnp.where(t < count, scale, 0.0)[:, None, None]
-    b = image[:, None, None]
-    total = None
-    for rows, wy in ((ty.lo, ty.w_lo), (ty.hi, ty.w_hi)):
-        for cols, wx in ((tx.lo, tx.w_lo), (tx.hi, tx.w_hi)):
-            read = (wy * wx * weight)[..., None] * x[b, rows, cols]
-            total = read if total is None else total + read
-    return total
+
+    out_h: int
+    out_w: int
+
+    def __call__(self, t: jax.Array, x: jax.Array, bins: rotated.RotatedBins, consts) -> jax.Array:
+        count, image, scale = consts
+        _, h, w, _ = x.shape
+        iy, ix = rotated.flat_sample(bins, t)
+        p = jnp.arange(self.out_h, dtype=iy.dtype)[None, :, None]
+        q = jnp.arange(self.out_w, dtype=iy.dtype)[None, None, :]
+        y, x_ = rotated.sample_point(bins, p, q, iy, ix)
+        ty = sampling.bilinear_taps(y, h)
+        tx = sampling.bilinear_taps(x_, w)
+        weight = jnp.where(t < count, scale, 0.0)[:, None, None]
+        b = image[:, None, None]
+        total = None
+        for rows, wy in ((ty.lo, ty.w_lo), (ty.hi, ty.w_hi)):
+            for cols, wx in ((tx.lo, tx.w_lo), (tx.hi, tx.w_hi)):
+                read = (wy * wx * weight)[..., None] * x[b, rows, cols]
+                total = read if total is None else total + read
+        return total
