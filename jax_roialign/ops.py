@@ -13,8 +13,9 @@ import functools
 from collections.abc import Callable
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 
-from jax_roialign import canonical, xla
+from jax_roialign import canonical, kernels, xla
 from jax_roialign.conventions import (
     RoIAlignSpec,
     RotatedSpec,
@@ -27,10 +28,31 @@ from jax_roialign.core import position_sensitive
 IMPLS: tuple[str, ...] = ("xla", "pallas")
 
 
-def _pallas_roi_align(features, boxes, batch_indices, spec):
-    from jax_roialign import kernels
+_xla_roi_align = jax.jit(xla.roi_align, static_argnames="spec")
 
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _pallas_roi_align(features, boxes, batch_indices, spec):
+    """The kernels' RoIAlign, differentiable in the features (the kernels' own linear map)
+    and in the boxes (the XLA path's derivative: the kernels hold no box derivative)."""
     return kernels.roi_align(features, boxes, batch_indices, spec)
+
+
+@functools.partial(_pallas_roi_align.defjvp, symbolic_zeros=True)
+def _pallas_roi_align_jvp(spec, primals, tangents):
+    features, boxes, batch_indices = primals
+    features_dot, boxes_dot, _ = tangents
+    perturbed = not isinstance(features_dot, SymbolicZero)
+    out, tangent = kernels.roi_align_jvp(features, boxes, batch_indices, spec, features_dot if perturbed else None)
+    if not isinstance(boxes_dot, SymbolicZero):
+        _, box_tangent = jax.jvp(
+            lambda b: _xla_roi_align(features, b, batch_indices, spec=spec), (boxes,), (boxes_dot,)
+        )
+        tangent = box_tangent if tangent is None else tangent + box_tangent
+    return out, tangent
+
+
+_ROI_ALIGN_IMPLS: dict[str, Callable] = {"xla": _xla_roi_align, "pallas": _pallas_roi_align}
 
 
 def _no_kernel(op: str) -> Callable:
@@ -42,10 +64,6 @@ def _no_kernel(op: str) -> Callable:
     return decline
 
 
-_ROI_ALIGN_IMPLS: dict[str, Callable] = {
-    "xla": jax.jit(xla.roi_align, static_argnames="spec"),
-    "pallas": _pallas_roi_align,
-}
 _ROI_ALIGN_ROTATED_IMPLS: dict[str, Callable] = {
     "xla": jax.jit(xla.roi_align_rotated, static_argnames="spec"),
     "pallas": _no_kernel("roi_align_rotated"),
@@ -62,11 +80,14 @@ def check_impl(impl: str | None) -> str | None:
 
 
 def _impl_order(impl: str | None) -> tuple[str, ...]:
-    """Implementations to try, in order: the one asked for, or Pallas then XLA on GPU/TPU."""
+    """Implementations to try, in order: the one asked for, or XLA.
+
+    impl=None runs XLA on every platform: the Pallas kernels are chosen by default only
+    on a device kind where a run on that hardware has recorded them as correct and
+    faster, and none has yet (no GPU or TPU has run them).
+    """
     if impl is not None:
         return (check_impl(impl),)
-    if jax.default_backend() in ("gpu", "tpu"):
-        return ("pallas", "xla")
     return ("xla",)
 
 
@@ -90,7 +111,7 @@ def _dispatch(impls: dict[str, Callable], impl: str | None, features, boxes, bat
     order = _impl_order(impl)
     for name in order:
         try:
-            return impls[name](features, boxes, batch_indices, spec=spec)
+            return impls[name](features, boxes, batch_indices, spec)
         except NotImplementedError:
             if name == order[-1]:
                 raise

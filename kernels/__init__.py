@@ -8,7 +8,7 @@ interpret mode only; no speed is claimed.
 """
 
 from .config import BlockSizes
-from .roi_align import roi_align
-from .target import Target, select_target
+from .roi_align import roi_align, roi_align_jvp
+from .target import Target, platform_target
 
-__all__ = ["BlockSizes", "Target", "roi_align", "select_target"]
+__all__ = ["BlockSizes", "Target", "platform_target", "roi_align", "roi_align_jvp"]

@@ -94,6 +94,41 @@ def _corners(ty: sampling.Taps, tx: sampling.Taps) -> list[tuple[jax.Array, jax.
     ]
 
 
+def read_winners(
+    x: jax.Array, arg: jax.Array, code: jax.Array | None, geometry: MaxGeometry, output_size: tuple[int, int]
+) -> jax.Array:
+    """(K, out_h, out_w, C): x read at each bin's winning sample, the linear map whose transpose is :func:`backward`.
+
+    "max": the interpolated value of sample ``arg`` (the sum of its four weighted corners);
+    "corner_max" (``code`` given): its corners weighted by their shares of the cotangent,
+    which at the winning corner is the corner_max value itself.  0 where ``arg`` is -1 (no
+    sample, or a box whose batch index lies outside [0, N)).  Plain jax.numpy (XLA), in
+    x's dtype: it is the tangent and the primal value of the kernels' max modes.
+    """
+    _, h, w, _ = x.shape
+    out_h, out_w = output_size
+    dtype = x.dtype
+    bins = [(table[:, 0], table[:, 1], table[:, 2]) for table in (geometry.y_bins, geometry.x_bins)]
+    (y0, ybin, ygrid), (x0, xbin, xgrid) = ([a[:, None, None, None] for a in b] for b in bins)
+    t = jnp.maximum(arg, 0)
+    grid_x = geometry.grid_x[:, None, None, None]
+    iy = jax.lax.div(t, grid_x).astype(dtype)
+    ix = jax.lax.rem(t, grid_x).astype(dtype)
+    p = jnp.arange(out_h, dtype=dtype)[None, :, None, None]
+    q = jnp.arange(out_w, dtype=dtype)[None, None, :, None]
+    ty = sampling.bilinear_taps(sample_coordinate(y0, ybin, ygrid, p, iy), h)
+    tx = sampling.bilinear_taps(sample_coordinate(x0, xbin, xgrid, q, ix), w)
+    image = geometry.image[:, None, None, None]
+    chan = jnp.arange(x.shape[-1])[None, None, None, :]
+    shares = decode_shares(code, dtype) if code is not None else [None] * 4
+    terms = []
+    for (r, c, weight), share in zip(_corners(ty, tx), shares, strict=True):
+        weight = weight if share is None else share * weight
+        terms.append(weight * x[jnp.clip(image, 0, x.shape[0] - 1), r, c, chan])
+    value = terms[0] + terms[1] + terms[2] + terms[3]
+    return jnp.where(arg >= 0, value, jnp.zeros((), dtype))
+
+
 def _forward_kernel(
     image_ref,
     n_samples_ref,

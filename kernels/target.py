@@ -9,7 +9,7 @@ a tile of columns):
   lowering is Mosaic GPU, whose programming model (warpgroups, TMA, ``plgpu.kernel``)
   does not fit a gather-bound kernel like this one; the Triton lowering is chosen
   explicitly through its ``CompilerParams``.  JAX has deprecated Triton in favour of
-  Mosaic GPU, so a later JAX may drop it: :func:`select_target` then raises
+  Mosaic GPU, so a later JAX may drop it: :func:`platform_target` then raises
   NotImplementedError and the dispatcher uses XLA.
 - ``"mosaic"`` (TPU): per-box scalars live in SMEM, large arrays stay in HBM
   (``pl.ANY``) and a kernel copies the block it needs into VMEM with a DMA.
@@ -120,18 +120,17 @@ def _triton_available() -> bool:
     return True
 
 
-def select_target(platform: str | None = None) -> Target:
-    """The kernel variant for a platform (default: ``jax.default_backend()``).
+def platform_target(platform: str) -> Target:
+    """The kernel variant for the platform a program is lowered (compiled) for.
 
-    GPU: the Triton variant; TPU: the Mosaic variant; any other platform (CPU): the
-    Triton variant in interpret mode, the only mode in which Pallas runs there.
-    Raises NotImplementedError, before anything is traced, where the GPU lowering is
-    unavailable, so that the dispatcher falls back to XLA.
+    "tpu": the Mosaic variant; "cuda" / "rocm" / "gpu": the Triton variant; any other
+    platform (a CPU): the Triton variant in interpret mode, the only mode in which
+    Pallas runs there.  Raises NotImplementedError naming the reason where the GPU
+    lowering is unavailable (a JAX without Pallas' Triton lowering).
     """
-    platform = jax.default_backend() if platform is None else platform
     if platform == "tpu":
         return Target("mosaic")
-    if platform == "gpu":
+    if platform in ("cuda", "rocm", "gpu"):
         if not _triton_available():
             raise NotImplementedError("Pallas RoIAlign needs the Pallas Triton lowering, which this JAX lacks")
         return Target("triton")

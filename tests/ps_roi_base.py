@@ -20,7 +20,6 @@ import pytest
 import jax_roialign as jr
 from tests import cases, reference
 
-# A map of at most 8 x 8 keeps adaptive grids to one window tier (fast to compile); the tier test has its own map.
 N, H, W = 2, 7, 8
 OUT = (2, 3)
 C = 2 * OUT[0] * OUT[1]  # two output channels
@@ -54,20 +53,20 @@ class PSRoITestBase:
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
 
     @pytest.mark.usefixtures("x64")
-    def test_ps_roi_align_every_window_tier_matches_the_reference(self):
-        """Adaptive grids pick a window of 8 or 16 rows from the largest bin of the call, or sum sample by
-        sample; each branch is exact (and ps_roi_pool's alike)."""
-        features = cases.random_features(8, (1, 40, 44, OUT[0] * OUT[1]))
+    def test_bins_of_any_size_match_the_reference(self):
+        """Adaptive grids and pooled cells of bins from one row to many rows and columns (many terms of the
+        tap sum) are exact, for both ops, in one compiled program per op."""
+        features = cases.random_features(8, (1, 30, 34, OUT[0] * OUT[1]))
         rng = np.random.default_rng(8)
-        for max_size in (6.0, 30.0, 120.0):
-            corner = rng.uniform(-2, 30, (3, 2))
+        align = jax.jit(lambda x, b: self.align(x, b, OUT, sampling_ratio=0))
+        pool = jax.jit(lambda x, b: jr.ps_roi_pool(x, b, OUT))
+        for max_size in (3.0, 20.0, 90.0):
+            corner = rng.uniform(-2, 25, (3, 2))
             boxes = np.concatenate([corner, corner + rng.uniform(0.5, max_size, (3, 2))], 1)
-            got = self.align(jnp.asarray(features), jnp.asarray(boxes), OUT, sampling_ratio=0)
             want = reference.ps_roi_align(features, boxes, np.zeros(3, int), OUT, 1.0, 0)
-            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
-            pooled = jr.ps_roi_pool(jnp.asarray(features), jnp.asarray(boxes), OUT)
+            np.testing.assert_allclose(np.asarray(align(features, boxes)), want, rtol=1e-12, atol=1e-12)
             want = reference.ps_roi_pool(features, boxes, np.zeros(3, int), OUT, 1.0)
-            np.testing.assert_allclose(np.asarray(pooled), want, rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(np.asarray(pool(features, boxes)), want, rtol=1e-13, atol=1e-13)
 
     @pytest.mark.usefixtures("x64")
     @pytest.mark.parametrize("scale", [1.0, 0.5])

@@ -43,6 +43,8 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from jax_roialign.core.avals import result_aval, zeros_like_varying
+
 PyTree = Any
 
 
@@ -60,10 +62,15 @@ class Term:
         where a hand-written form is faster than JAX's transpose of ``fn`` (it must be
         the same linear map; tests compare them).  ``linear_shapes`` is a pytree of
         ``jax.ShapeDtypeStruct`` like ``linear``.
+      params_transpose: optional ``params_transpose(t, ct, linear, params, consts) ->
+        pytree`` like ``params``: term ``t``'s vector-Jacobian product in the params,
+        where a hand-written form is faster than ``jax.vjp`` of ``fn`` (the same
+        quantity; tests compare them).
     """
 
     fn: Callable[..., jax.Array]
     transpose: Callable[..., PyTree] | None = None
+    params_transpose: Callable[..., PyTree] | None = None
 
 
 def loop_sum(term: Term, n: jax.Array, linear: PyTree, params: PyTree = (), consts: PyTree = ()) -> jax.Array:
@@ -133,8 +140,9 @@ def _term_transpose(term: Term, spec: _Spec, t, ct, par, con) -> list:
     return jax.tree_util.tree_leaves(pullback(ct)[0])
 
 
-def _loop(n, body: Callable[[jax.Array], list], init: list) -> list:
-    """init + sum of body(t) for t < n, in order."""
+def _loop(n, body: Callable[[jax.Array], list], init: list, operands: list) -> list:
+    """init + sum of body(t) for t < n, in order; the carry varies (shard_map) like the operands."""
+    init = [zeros_like_varying(a.shape, a.dtype, *operands) + a for a in init]
     return jax.lax.fori_loop(0, n, lambda t, acc: [a + b for a, b in zip(acc, body(t), strict=True)], init)
 
 
@@ -146,70 +154,49 @@ def _loop(n, body: Callable[[jax.Array], list], init: list) -> list:
 def _sum_impl(n, *flat, term, spec):
     lin, par, con = spec.split(list(flat))
     out = _out_shape(term, spec, lin, par, con)
-    return _loop(n, lambda t: [_term_value(term, spec, t, lin, par, con)], [jnp.zeros(out.shape, out.dtype)])
+    return _loop(n, lambda t: [_term_value(term, spec, t, lin, par, con)], [jnp.zeros(out.shape, out.dtype)], flat)
 
 
 def _transpose_impl(n, ct, *flat, term, spec):
     par, con = flat[: spec.sizes[1]], flat[spec.sizes[1] :]
     init = [jnp.zeros(s.shape, s.dtype) for s in spec.linear_shapes]
-    return _loop(n, lambda t: _term_transpose(term, spec, t, ct, list(par), list(con)), init)
+    return _loop(n, lambda t: _term_transpose(term, spec, t, ct, list(par), list(con)), init, [ct, *flat])
+
+
+def _term_params_transpose(term: Term, spec: _Spec, t, ct, lin, par, con) -> list:
+    """Term t's vector-Jacobian product in the params, flat like params."""
+    if term.params_transpose is not None:
+        return jax.tree_util.tree_leaves(term.params_transpose(t, ct, *spec.trees(lin, par, con)))
+    _, pullback = jax.vjp(lambda p: _term_value(term, spec, t, lin, p, con), par)
+    return list(pullback(ct)[0])
 
 
 def _params_vjp_impl(n, ct, *flat, term, spec):
     lin, par, con = spec.split(list(flat))
 
     def body(t):
-        _, pullback = jax.vjp(lambda p: _term_value(term, spec, t, lin, p, con), par)
-        return list(pullback(ct)[0])
+        return _term_params_transpose(term, spec, t, ct, lin, par, con)
 
-    return _loop(n, body, [jnp.zeros(jnp.shape(p), jnp.result_type(p)) for p in par])
+    return _loop(n, body, [jnp.zeros(jnp.shape(p), jnp.result_type(p)) for p in par], [ct, *flat])
 
 
 def _out_shape(term: Term, spec: _Spec, lin, par, con) -> jax.ShapeDtypeStruct:
     return jax.eval_shape(lambda *a: _term_value(term, spec, jnp.int32(0), *spec.split(list(a))), *lin, *par, *con)
 
 
-def _aval(shape: tuple[int, ...], dtype, operands: tuple) -> jax.core.ShapedArray:
-    """The result's abstract value, varying over every manual mesh axis an operand varies over.
-
-    Under ``shard_map`` an array is "varying" over the mesh axes along which its value
-    differs between devices; a result computed from varying operands varies too.
-    """
-    varying = frozenset().union(*(_varying_axes(o) for o in operands))
-    return _shaped_array(shape, dtype, varying)
-
-
-def _varying_axes(aval) -> frozenset:
-    mat = getattr(aval, "mat", None)  # jax >= 0.10: ManualAxisType
-    if mat is not None:
-        return frozenset(mat.varying)
-    return frozenset(getattr(aval, "vma", ()))
-
-
-def _shaped_array(shape, dtype, varying: frozenset) -> jax.core.ShapedArray:
-    if not varying:
-        return jax.core.ShapedArray(shape, dtype)
-    from jax._src import core as jax_core
-
-    if hasattr(jax_core, "ManualAxisType"):
-        mat = jax_core.ManualAxisType(varying=varying, unreduced=frozenset(), reduced=frozenset())
-        return jax_core.ShapedArray(shape, dtype, manual_axis_type=mat)
-    return jax_core.ShapedArray(shape, dtype, vma=varying)
-
-
 def _sum_abstract(n, *flat, term, spec):
     lin, par, con = spec.split(list(flat))
     out = _out_shape(term, spec, lin, par, con)
-    return [_aval(out.shape, out.dtype, flat)]
+    return [result_aval(out.shape, out.dtype, flat)]
 
 
 def _transpose_abstract(n, ct, *flat, term, spec):
-    return [_aval(s.shape, s.dtype, (ct, *flat)) for s in spec.linear_shapes]
+    return [result_aval(s.shape, s.dtype, (ct, *flat)) for s in spec.linear_shapes]
 
 
 def _params_vjp_abstract(n, ct, *flat, term, spec):
     _, par, _ = spec.split(list(flat))
-    return [_aval(p.shape, p.dtype, (ct, *flat)) for p in par]
+    return [result_aval(p.shape, p.dtype, (ct, *flat)) for p in par]
 
 
 def _primitive(name: str, impl: Callable, abstract: Callable) -> Primitive:
@@ -245,17 +232,17 @@ class _TangentFn:
     again a :func:`loop_sum`, whose own rules give every mixed derivative.
     """
 
-    fn: Callable
+    base: Term
 
     def __call__(self, t, linear, params, consts):
         primal, tangent = params
-        return jax.jvp(lambda p: self.fn(t, linear, p, consts), (primal,), (tangent,))[1]
+        return jax.jvp(lambda p: self.base.fn(t, linear, p, consts), (primal,), (tangent,))[1]
 
 
 def _tangent_problem(term: Term, spec: _Spec) -> tuple[Term, _Spec]:
     """The term and spec whose params are (params, params_dot)."""
     params = jax.tree_util.tree_structure((spec.params.unflatten([0] * spec.sizes[1]),) * 2)
-    return Term(_TangentFn(term.fn)), dataclasses.replace(spec, params=params)
+    return Term(_TangentFn(term)), dataclasses.replace(spec, params=params)
 
 
 def _is_zero(t) -> bool:
@@ -294,7 +281,7 @@ def _tangent_half_cotangent(term: Term, spec: _Spec, n, ct, lin, par, con) -> li
     if _undefined(primal) or _undefined(con) or _undefined(lin):
         raise NotImplementedError(_UNSUPPORTED)
     base_spec = dataclasses.replace(spec, params=spec.params.children()[0])
-    cts = _params_vjp_p.bind(n, ct, *lin, *primal, *con, term=Term(term.fn.fn), spec=base_spec)
+    cts = _params_vjp_p.bind(n, ct, *lin, *primal, *con, term=term.fn.base, spec=base_spec)
     return [c if ad.is_undefined_primal(t) else None for c, t in zip(cts, tangent, strict=True)]
 
 
@@ -464,6 +451,31 @@ class _BatchedTranspose:
         return self.spec.linear.unflatten(summed)
 
 
+@dataclasses.dataclass(frozen=True)
+class _BatchedParamsTranspose:
+    """The original term's hand-written params transpose for a batched problem (see
+    _BatchedFn): per element and masked (params are always batched here)."""
+
+    term: Term
+    spec: _Spec
+    batched: tuple[bool, ...]
+
+    def __call__(self, t, ct, linear, params, consts):
+        *inner, counts = consts
+        n_lin, n_par, _ = self.spec.sizes
+        lin_axes = [0 if b else None for b in self.batched[:n_lin]]
+        con_axes = [0 if b else None for b in self.batched[n_lin + n_par :]]
+
+        def one(count, ct, lin, par, con):
+            cts = _term_params_transpose(self.term, self.spec, t, ct, lin, par, con)
+            return [jnp.where(t < count, c, jnp.zeros_like(c)) for c in cts]
+
+        flat = jax.vmap(one, in_axes=(0, 0, lin_axes, [0] * n_par, con_axes))(
+            counts, ct, jax.tree_util.tree_leaves(linear), jax.tree_util.tree_leaves(params), list(inner)
+        )
+        return self.spec.params.unflatten(flat)
+
+
 def _front(x, dim, size: int):
     """x with its batch axis first, broadcast to `size` if it has none."""
     if dim is None:
@@ -498,10 +510,12 @@ def _group(values: list, dims: list, size: int, force: bool) -> tuple[list, list
 
 def _batched(term: Term, spec: _Spec, batched: list[bool], linear_shapes) -> tuple[Term, _Spec]:
     """The term and spec of the batched problem (one more const: the per-element counts)."""
-    transpose = _BatchedTranspose(term, spec, tuple(batched)) if term.transpose is not None else None
+    batched = tuple(batched)
+    transpose = _BatchedTranspose(term, spec, batched) if term.transpose is not None else None
+    params_transpose = _BatchedParamsTranspose(term, spec, batched) if term.params_transpose is not None else None
     consts = jax.tree_util.tree_structure([0] * (spec.sizes[2] + 1))
     new_spec = _Spec(spec.linear, spec.params, consts, tuple(linear_shapes))
-    return Term(_BatchedFn(term.fn, spec, tuple(batched)), transpose), new_spec
+    return Term(_BatchedFn(term.fn, spec, batched), transpose, params_transpose), new_spec
 
 
 def _shapes(values: list, spec: _Spec) -> list[jax.ShapeDtypeStruct]:

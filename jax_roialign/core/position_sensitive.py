@@ -73,16 +73,16 @@ def pool_bin_edges(
     return tuple(jnp.clip(v, 0, length - 1).astype(jnp.int32) for v in (first, last))
 
 
-def mean_taps(first: jax.Array, end: jax.Array, window: int, length: int, dtype: jnp.dtype) -> tuple[jax.Array, ...]:
-    """(rows, weights), each (..., window): the mean over cells [first, end) as a window of taps.
+def mean_table(first: jax.Array, end: jax.Array, length: int, chunk: int, dtype: jnp.dtype) -> tuple[jax.Array, ...]:
+    """(rows, weights), each (K, pooled, T): the mean over cells [first, end) of every bin as a tap table.
 
-    The window starts at ``min(first, length - window)`` (clamped to >= 0) and weights
-    each cell inside [first, end) by ``1 / (end - first)``; exact when every bin spans at
-    most ``window`` cells.  Empty bins (end <= first) get all-zero weights.
+    T is ``length`` rounded up to a multiple of ``chunk``; row j of bin p is ``first + j``
+    (clamped to the map) with weight ``1 / (end - first)`` inside [first, end), 0 elsewhere,
+    so the table's leading chunks hold every cell of the bin.  Empty bins (end <= first)
+    get all-zero weights.
     """
-    window = min(window, length)
-    start = jnp.clip(first, 0, length - window)
-    rows = start[..., None] + jnp.arange(window, dtype=jnp.int32)
-    inside = (rows >= first[..., None]) & (rows < end[..., None])
+    size = -(-length // chunk) * chunk
+    rows = first[..., None] + jnp.arange(size, dtype=jnp.int32)
+    inside = rows < end[..., None]
     count = jnp.maximum(end - first, 1).astype(dtype)[..., None]
-    return rows, jnp.where(inside, 1.0 / count, 0.0).astype(dtype)
+    return jnp.minimum(rows, length - 1), jnp.where(inside, 1.0 / count, 0.0).astype(dtype)

@@ -171,12 +171,21 @@ def _valid_rows(bins: AxisBins, pooled: int, length: int) -> tuple[jax.Array, ja
     return first, jnp.where(hi > lo, last, first - 1.0)
 
 
-def adaptive_grid_taps(bins: AxisBins, pooled: int, length: int, window: int) -> tuple[jax.Array, jax.Array]:
+def first_rows(bins: AxisBins, pooled: int, length: int) -> jax.Array:
+    """(pooled,): the first map row each bin of an adaptive grid reads (0 for a bin that reads none)."""
+    first, _ = _valid_rows(bins._replace(grid=jnp.maximum(bins.grid, 1.0)), pooled, length)
+    return first[:, 0]
+
+
+def adaptive_grid_taps(
+    bins: AxisBins, pooled: int, length: int, window: int, start: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     """(rows, weights), each (pooled, window): averaged read weights of an adaptive grid.
 
-    Row ``rows[p, j]`` gets weight ``weights[p, j]``; the rows of bin p are a window of
-    consecutive rows placed over the rows it reads, exact when
-    ``adaptive_row_extent <= window`` (``window = length`` always is: the dense form).
+    Row ``rows[p, j]`` gets weight ``weights[p, j]``; the rows of bin p are ``window``
+    consecutive rows from ``start[p]`` (default: placed over the rows the bin reads,
+    exact when ``adaptive_row_extent <= window``; ``window = length`` always is: the
+    dense form).  Rows past the map get weight 0 and index ``length - 1``.
 
     The weights are in closed form, exact for any grid size under jit (no cap): the
     samples of a bin form an arithmetic progression, and the read weight of row h is
@@ -193,9 +202,12 @@ def adaptive_grid_taps(bins: AxisBins, pooled: int, length: int, window: int) ->
     bins = bins._replace(grid=g)
     step = bins.bin_size / g
     p = jnp.arange(pooled, dtype=dtype)[:, None]
-    window = min(window, length)
-    first, _ = _valid_rows(bins, pooled, length)
-    start = jnp.clip(first, 0.0, float(length - window))
+    if start is None:
+        window = min(window, length)
+        first, _ = _valid_rows(bins, pooled, length)
+        start = jnp.clip(first, 0.0, float(length - window))
+    else:
+        start = jnp.asarray(start, dtype)[:, None]
     # Segment boundaries u = start - 1 .. start + window: segment [u, u+1) feeds rows u, u+1.
     u = start + jnp.arange(-1, window + 1, dtype=dtype)
     below = _count_below(bins, p, u, strict=True)
@@ -214,7 +226,7 @@ def adaptive_grid_taps(bins: AxisBins, pooled: int, length: int, window: int) ->
     n_low = count(jnp.asarray(0.0, dtype), True) - count(jnp.asarray(-1.0, dtype), True)
     n_high = count(jnp.asarray(float(length), dtype), False) - count(jnp.asarray(length - 1.0, dtype), True)
     w = w + jnp.where(rows == 0, n_low, 0.0) + jnp.where(rows == length - 1, n_high, 0.0)
-    return rows.astype(jnp.int32), jnp.where(has_samples, w / g, 0.0)
+    return jnp.minimum(rows, length - 1).astype(jnp.int32), jnp.where(has_samples, w / g, 0.0)
 
 
 def crop_axis_coordinates(lo: jax.Array, hi: jax.Array, crop: int, length: int) -> tuple[jax.Array, jax.Array]:

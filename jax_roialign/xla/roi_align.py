@@ -7,7 +7,6 @@ boxes (K, 4) [x1, y1, x2, y2] in input-image coordinates, batch_indices (K,) int
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +14,7 @@ import jax.numpy as jnp
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import guards, sampling
 from jax_roialign.core.bins import box_bins, compute_dtype
-from jax_roialign.xla.tap_sum import tap_sum
+from jax_roialign.xla.tap_sum import avg_pool
 
 
 def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
@@ -38,122 +37,14 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
     x = features.astype(cdt)
     boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
     if spec.mode == "avg":
-        out = _avg_pool(x, boxes, batch_indices, spec)
+        in_range, image = guards.images_in_range(batch_indices, x.shape[0])
+        out = avg_pool(x, boxes, image, in_range, spec)
     else:
         _, _, _, c = x.shape
         out_h, out_w = spec.output_size
         per_box = 16 * out_h * out_w * c * x.dtype.itemsize  # running max, argmax, taps, indices
         out = guards.map_box_chunks(functools.partial(_max_pool, x, spec=spec), boxes, batch_indices, per_box)
     return guards.mark_nonfinite(out, finite).astype(features.dtype)
-
-
-# Rows (and columns) per bin that the windowed avg path gathers, smallest first; boxes
-# with larger bins use the dense form.  One static shape per tier keeps jit happy.
-WINDOW_TIERS: tuple[int, ...] = (8, 16)
-
-
-def image_one_hot(batch_indices: jax.Array, n: int, dtype: jnp.dtype) -> jax.Array:
-    """(K, N) one-hot of each box's image; all-zero for an index outside [0, N)."""
-    return (batch_indices[:, None] == jnp.arange(n)).astype(dtype)
-
-
-def _avg_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
-    """Separable avg RoIAlign: out[k] = Wy[k] @ X[b_k] @ Wx[k]^T, per channel.
-
-    Each bin's weights are nonzero on a few rows and columns, so a bin is computed from
-    the taps it reads: its 2 * sampling_ratio neighbours per axis for a fixed grid, or
-    a window of consecutive rows/columns (the smallest tier of WINDOW_TIERS that holds
-    every bin of the call, picked at run time by lax.switch) for an adaptive grid.
-    Bins larger than the largest tier use the dense (out x map) weights.  All forms are
-    exact; none ever holds a sample grid.  Each form runs over chunks of boxes sized
-    for its own working set (guards.map_box_chunks).
-    """
-    n, h, w, c = x.shape
-    out_h, out_w = spec.output_size
-    itemsize = x.dtype.itemsize
-    # Working set per box: one row tap's scatter update in the backward pass (the
-    # forward pass holds only its output) plus the weight-building temporaries.
-    weights_bytes = 16 * (out_h * h + out_w * w) * itemsize
-
-    def tap_bytes(taps: int) -> int:
-        return max(2 * out_h * out_w * taps * c * itemsize, weights_bytes)
-
-    if spec.sampling_ratio > 0:
-        taps = functools.partial(sampling.fixed_grid_taps, grid=spec.sampling_ratio)
-        pool = functools.partial(_pool_taps, x, spec=spec, taps=taps)
-        return guards.map_box_chunks(pool, boxes, batch_indices, tap_bytes(2 * spec.sampling_ratio))
-
-    def windowed(window: int) -> Callable[[], jax.Array]:
-        if window >= max(h, w):
-            # The dense form and its gradient hold a few (out x map x C) intermediates.
-            pool = functools.partial(_pool_dense, x, spec=spec)
-            per_box = max(4 * max(out_h * w, out_w * h) * c * itemsize, weights_bytes)
-        else:
-            taps = functools.partial(sampling.adaptive_grid_taps, window=window)
-            pool = functools.partial(_pool_taps, x, spec=spec, taps=taps)
-            per_box = tap_bytes(window)
-        return lambda: guards.map_box_chunks(pool, boxes, batch_indices, per_box)
-
-    tiers = [t for t in WINDOW_TIERS if t < max(h, w)] + [max(h, w)]
-    by, bx = box_bins(boxes, spec)
-    extent = sampling.adaptive_row_extent
-    need = jnp.maximum(
-        jnp.max(jax.vmap(functools.partial(extent, pooled=out_h, length=h))(by), initial=0.0),
-        jnp.max(jax.vmap(functools.partial(extent, pooled=out_w, length=w))(bx), initial=0.0),
-    )
-    tier = jnp.sum(need > jnp.asarray(tiers[:-1], need.dtype)).astype(jnp.int32)
-    return jax.lax.switch(tier, [windowed(t) for t in tiers])
-
-
-def _axis_taps(boxes: jax.Array, spec: RoIAlignSpec, taps: Callable, h: int, w: int):
-    """((rows, weights) along y, (columns, weights) along x) of every box, from taps(bins, pooled, length)."""
-    out_h, out_w = spec.output_size
-    by, bx = box_bins(boxes, spec)
-    ty = jax.vmap(functools.partial(taps, pooled=out_h, length=h))(by)
-    tx = jax.vmap(functools.partial(taps, pooled=out_w, length=w))(bx)
-    return ty, tx
-
-
-def _pool_taps(x, boxes, batch_indices, spec, taps):
-    ty, tx = _axis_taps(boxes, spec, taps, x.shape[1], x.shape[2])
-    return _gather_taps(x, batch_indices, ty, tx)
-
-
-def _pool_dense(x, boxes, batch_indices, spec):
-    taps = functools.partial(sampling.adaptive_grid_taps, window=max(x.shape[1], x.shape[2]))
-    (_, wy), (_, wx) = _axis_taps(boxes, spec, taps, x.shape[1], x.shape[2])
-    return _dense_contract(x, batch_indices, wy, wx)
-
-
-def _gather_taps(
-    x: jax.Array, batch_indices: jax.Array, ty: tuple[jax.Array, jax.Array], tx: tuple[jax.Array, jax.Array]
-) -> jax.Array:
-    """out[k, p, q] = sum_{a, b} wy[k, p, a] * wx[k, q, b] * X[b_k, ry[k, p, a], rx[k, q, b]].
-
-    A box whose batch index lies outside [0, N) reads image 0 with zero weights.
-    """
-    (ry, wy), (rx, wx) = ty, tx
-    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
-    return tap_sum(x, image, ry, jnp.where(in_range[:, None, None], wy, 0.0), rx, wx)
-
-
-def _dense_contract(x: jax.Array, batch_indices: jax.Array, wy: jax.Array, wx: jax.Array) -> jax.Array:
-    """out[k] = Wy[k] @ X[b_k] @ Wx[k]^T with dense (K, out, map) weights.
-
-    The image is selected by a one-hot contraction (never a gather of K feature maps),
-    and the axis contracted first is the one that gives the smaller intermediate.
-    """
-    n, h, w, _ = x.shape
-    out_h, out_w = wy.shape[1], wx.shape[1]
-    pick = image_one_hot(batch_indices, n, x.dtype)
-    dot = functools.partial(jnp.einsum, precision=jax.lax.Precision.HIGHEST)
-    # Two-operand contractions in a fixed order: weights and image choice first, so
-    # nothing of size K x map is ever formed.
-    if out_h * w <= out_w * h:
-        rows = dot("kpnh,nhwc->kpwc", jnp.einsum("kph,kn->kpnh", wy, pick), x)
-        return dot("kpwc,kqw->kpqc", rows, wx)
-    cols = dot("kqnw,nhwc->kqhc", jnp.einsum("kqw,kn->kqnw", wx, pick), x)
-    return dot("kqhc,kph->kpqc", cols, wy)
 
 
 def _max_pool(x: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
