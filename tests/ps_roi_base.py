@@ -3,7 +3,8 @@
 :class:`PSRoITestBase` checks ``jax_roialign.ps_roi_align(..., impl=cls.impl)`` and
 ``jax_roialign.ps_roi_pool`` against ``tests/reference.py`` (``docs/conventions.md``
 section 6) under both grids, every dtype, layout, box form and edge case; each
-implementation subclasses it (``tests/xla/test_ps_roi.py``).  Shapes are shared between
+implementation subclasses it (``tests/xla/test_ps_roi.py``).  Derivatives are checked against
+finite differences in ``tests/test_transformations.py``.  Shapes are shared between
 tests so that their compilations are reused, and compiled without XLA's optimizations.
 """
 
@@ -80,21 +81,6 @@ class PSRoITestBase:
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-13, atol=1e-13)
 
     @pytest.mark.usefixtures("x64")
-    @pytest.mark.parametrize("sampling_ratio", [0, 2])
-    def test_ps_roi_align_gradients_finite_differences(self, sampling_ratio):
-        """Gradients w.r.t. the features and the boxes match central differences (boxes away from kinks)."""
-        features = jnp.asarray(cases.random_features(4, (2, 8, 9, C)))
-        boxes = jnp.asarray([[1.13, 0.71, 6.37, 5.29], [0.43, 2.17, 7.61, 6.83], [2.31, 1.27, 5.03, 3.41]])
-        batch = jnp.asarray([0, 1, 1], jnp.int32)
-        cot = jnp.asarray(np.random.default_rng(1).standard_normal((3, *OUT, 2)))
-
-        @jax.jit
-        def loss(x, b):
-            return jnp.vdot(self.align(x, b, OUT, batch_indices=batch, sampling_ratio=sampling_ratio), cot)
-
-        cases.assert_gradients_match_differences(loss, (features, boxes))
-
-    @pytest.mark.usefixtures("x64")
     def test_ps_roi_pool_gradient_is_the_derivative_of_its_forward(self):
         """1 / area on every cell of each bin, the last row and column included in none (they are never read)."""
         features = jnp.asarray(cases.random_features(5, (1, 6, 7, C)))
@@ -141,24 +127,41 @@ class PSRoITestBase:
             chex.assert_trees_all_equal(per_image.reshape(flat.shape), flat)
 
     def test_bad_index_and_nonfinite_box_under_jit(self):
-        """A batch index outside [0, N) gives zeros, a NaN/inf box NaN; neither touches other boxes or gradients."""
+        """A batch index outside [0, N) gives zeros, a NaN/inf box NaN; neither touches other boxes or gradients.
+
+        Both ops share their tap sum (and its guards), so ps_roi_pool's gradient is not traced again here.
+        """
         x = jnp.asarray(cases.random_features(6, (N, H, W, C), "float32"), jnp.float32)
         boxes = jnp.asarray(cases.random_boxes(6, 4, H, W, 1.0), jnp.float32)
         poisoned = boxes.at[1, 3].set(jnp.nan).at[2, 0].set(-jnp.inf)
         bad, good = jnp.asarray([0, 1, 1, -1], jnp.int32), jnp.asarray([0, 1, 1, 0], jnp.int32)  # bad: box 3
-        keep = jnp.asarray([1.0, 0.0, 0.0, 0.0])[:, None, None, None]  # a loss that reads box 0 only
         for op in (functools.partial(self.align, sampling_ratio=0), jr.ps_roi_pool):
-
-            def f(x, b, idx, op=op):
-                return op(x, b, OUT, batch_indices=idx)
-
-            out, clean = jax.jit(f)(x, poisoned, bad), f(x, boxes, good)
+            out = jax.jit(lambda x, b, idx, op=op: op(x, b, OUT, batch_indices=idx))(x, poisoned, bad)
             assert np.all(np.isnan(np.asarray(out[1:3]))) and np.all(np.asarray(out[3]) == 0)
-            chex.assert_trees_all_equal(out[0], clean[0])
-            grad = jax.jit(jax.grad(lambda x, b, idx, f=f: (f(x, b, idx) * keep).sum(), argnums=(0, 1)))
-            (gx, gb), (gx_clean, _) = grad(x, poisoned, bad), grad(x, boxes, good)
-            chex.assert_trees_all_equal(gx, gx_clean)
-            assert np.all(np.isfinite(np.asarray(gb))) and not np.any(np.asarray(gb[1:]))
+            chex.assert_trees_all_equal(out[0], op(x, boxes, OUT, batch_indices=good)[0])
+        keep = jnp.asarray([1.0, 0.0, 0.0, 0.0])[:, None, None, None]  # a loss that reads box 0 only
+
+        @jax.jit
+        def grad(x, b, idx):
+            return jax.grad(lambda x, b: (self.align(x, b, OUT, batch_indices=idx) * keep).sum(), argnums=(0, 1))(x, b)
+
+        (gx, gb), (gx_clean, _) = grad(x, poisoned, bad), grad(x, boxes, good)
+        chex.assert_trees_all_equal(gx, gx_clean)
+        assert np.all(np.isfinite(np.asarray(gb))) and not np.any(np.asarray(gb[1:]))
+
+    def test_forward_mode_and_vmap(self):
+        """jvp in the boxes matches central differences; vmap over box sets matches separate calls
+        (every other transformation is the tap sum's, checked on roi_align in tests/test_transformations.py)."""
+        x = jnp.asarray(cases.random_features(9, (1, H, W, C), "float32"), jnp.float32)
+        boxes = jnp.asarray([[0.67, 0.73, 4.41, 5.05], [1.37, 0.43, 6.01, 3.65]], jnp.float32)
+        f = jax.jit(lambda b: self.align(x, b, OUT))
+        direction = jnp.asarray(np.random.default_rng(3).standard_normal(boxes.shape), jnp.float32)
+        _, tangent = jax.jvp(f, (boxes,), (direction,))
+        eps = 1e-2
+        numeric = (f(boxes + eps * direction) - f(boxes - eps * direction)) / (2 * eps)
+        np.testing.assert_allclose(tangent, numeric, rtol=1e-3, atol=1e-3)
+        sets = jnp.stack([boxes, boxes + 0.5])
+        chex.assert_trees_all_close(jax.vmap(f)(sets), jnp.stack([f(sets[0]), f(sets[1])]), rtol=1e-6, atol=1e-6)
 
     def test_no_boxes_and_channel_count(self):
         x = jnp.ones((N, 5, 6, C), jnp.float32)

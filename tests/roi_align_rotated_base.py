@@ -4,6 +4,8 @@
 against ``tests/reference.roi_align_rotated`` (a sample-by-sample transcription of
 ``docs/conventions.md`` section 5) and against ``roi_align`` through identities that pin
 the rotated arithmetic; each implementation subclasses it (``tests/xla/test_roi_align_rotated.py``).
+Derivatives (features and all five box parameters, every mode and order) are checked
+against finite differences in ``tests/test_transformations.py``.
 Shapes are shared between tests so that their compilations are reused.
 """
 
@@ -124,24 +126,6 @@ class RotatedTestBase:
             out_flat, grad_flat = flat(x_turned, jnp.asarray(quarter_turn_box(box, k, 1.0, True)))
             np.testing.assert_allclose(out, out_flat, rtol=1e-12)
             np.testing.assert_allclose(np.asarray(grad), np.rot90(np.asarray(grad_flat), k, axes=(1, 2)), atol=1e-12)
-
-    @pytest.mark.usefixtures("x64")
-    @pytest.mark.parametrize("sampling_ratio", [0, 2])
-    def test_gradients_finite_differences(self, sampling_ratio):
-        """Gradients w.r.t. the features and all five box parameters (the angle too) match central differences."""
-        features = jnp.asarray(cases.random_features(4, (2, 8, 9, 2)))
-        # Samples away from pixel centres and borders: no kink within eps.
-        boxes = jnp.asarray(
-            [[4.13, 3.71, 5.37, 4.29, 23.0], [3.43, 4.17, 3.61, 2.83, -61.0], [5.31, 3.27, 2.03, 3.41, 97.0]]
-        )
-        batch = jnp.asarray([0, 1, 1], jnp.int32)
-        cot = jnp.asarray(np.random.default_rng(1).standard_normal((3, 2, 3, 2)))
-
-        @jax.jit
-        def loss(x, b):
-            return jnp.vdot(self.rotated(x, b, (2, 3), batch_indices=batch, sampling_ratio=sampling_ratio), cot)
-
-        cases.assert_gradients_match_differences(loss, (features, boxes))
 
     @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
     def test_low_precision_dtypes(self, dtype):
