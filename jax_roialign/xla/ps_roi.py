@@ -80,20 +80,7 @@ def ps_roi_pool(
 def _pool_tables(x, batch_indices, spec, ty, tx, count, column_chunks) -> jax.Array:
     """(K, out_h, out_w, C_out): bin (p, q) of box k as the one-bin tap sum of its position map,
     with the rows of table ty[k, p] and the columns of tx[k, q]."""
-    n = x.shape[0]
-    out_h, out_w = spec.output_size
-    k = ty[0].shape[0]
     maps = position_sensitive.position_maps(x, spec.output_size)
-    in_range, image = guards.images_in_range(batch_indices, n)
-
-    def per_bin(table: tuple[jax.Array, jax.Array], axis: int) -> tuple[jax.Array, jax.Array]:
-        """(K, P, T) or (K, Q, T) tables to one row per bin of every box: (K * out_h * out_w, 1, T)."""
-        shape = (k, out_h, out_w, table[0].shape[-1])
-        return tuple(
-            jnp.broadcast_to(jnp.expand_dims(a, axis), shape).reshape(k * out_h * out_w, 1, shape[-1]) for a in table
-        )
-
-    images = position_sensitive.bin_maps(image, spec.output_size).reshape(-1)
-    bin_in_range = jnp.repeat(in_range, out_h * out_w)
-    out = tap_sum.sum_tap_tables(maps, images, bin_in_range, per_bin(ty, 2), per_bin(tx, 1), count, column_chunks, spec)
-    return out.reshape(k, out_h, out_w, maps.shape[3])
+    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
+    images = position_sensitive.bin_maps(image, spec.output_size)
+    return tap_sum.sum_tap_tables(maps, images, in_range, ty, tx, count, column_chunks, spec)
