@@ -101,6 +101,11 @@ def sample_point(
     """(y, x) on the map of sample (iy, ix) of bin (p, q), in the frameworks' order of operations."""
     yy = sampling.sample_coordinate(bins.y, p, iy)
     xx = sampling.sample_coordinate(bins.x, q, ix)
+    return frame_to_map(bins, yy, xx)
+
+
+def frame_to_map(bins: RotatedBins, yy: jax.Array, xx: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(y, x) on the map of the box-frame point (yy, xx): turned by the angle, moved to the centre."""
     y = yy * bins.cos - xx * bins.sin + bins.center_y
     x = yy * bins.sin + xx * bins.cos + bins.center_x
     return y, x
