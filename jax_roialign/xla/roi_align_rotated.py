@@ -6,9 +6,7 @@ share rows or columns, so each sample is read on its own: four gathers weighted 
 bilinear weights (``docs/conventions.md`` section 5).  The samples are summed by
 ``loop_sum``, one sample of every bin per step: the trip count is the largest sample
 count among the boxes (data-dependent for an adaptive grid, exact with no cap), and
-memory is independent of it.  Measured on the DOTA-like bench workload (2-core CPU):
-this loop and a fully unrolled sum of the 4 samples of ``sampling_ratio=2`` run within
-15% of each other, forward and backward, and the loop compiles faster.
+memory is independent of it (``docs/performance.md`` compares it with an unrolled sum).
 """
 
 from __future__ import annotations
