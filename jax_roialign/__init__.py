@@ -1,8 +1,17 @@
 """jax_roialign: RoIAlign for JAX with every framework's convention named and reproduced."""
 
-from jax_roialign.conventions import RoIAlignSpec
+from jax_roialign.conventions import RoIAlignSpec, RotatedSpec
 from jax_roialign.multiscale import multiscale_roi_align
-from jax_roialign.ops import roi_align, roi_pool
+from jax_roialign.ops import ps_roi_align, ps_roi_pool, roi_align, roi_align_rotated, roi_pool
 
-__all__ = ["RoIAlignSpec", "multiscale_roi_align", "roi_align", "roi_pool"]
+__all__ = [
+    "RoIAlignSpec",
+    "RotatedSpec",
+    "multiscale_roi_align",
+    "ps_roi_align",
+    "ps_roi_pool",
+    "roi_align",
+    "roi_align_rotated",
+    "roi_pool",
+]
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """The edge of the library: layouts and box formats in, one canonical form out.
 
-Canonical form: features (N, H, W, C), boxes (K, 4) [x1, y1, x2, y2] with
-batch_indices (K,) int32.  Every public function calls :func:`canonical_inputs` (or
+Canonical form: features (N, H, W, C), boxes (K, 4) [x1, y1, x2, y2] (rotated boxes:
+(K, 5) [cx, cy, w, h, angle]) with batch_indices (K,) int32.  Every public function calls :func:`canonical_inputs` (or
 its two halves, :func:`canonical_features` and :func:`canonical_boxes`) once and hands
 the result to an implementation; :class:`Boxes` knows how to give the output back the
 caller's box layout.
@@ -52,7 +52,7 @@ def output_layout(out: jax.Array, data_format: str) -> jax.Array:
 class Boxes:
     """Canonical boxes plus what is needed to restore the caller's leading axes."""
 
-    coords: jax.Array  # (K, 4) [x1, y1, x2, y2]
+    coords: jax.Array  # (K, 4) [x1, y1, x2, y2], or (K, 5) [cx, cy, w, h, angle] for rotated boxes
     batch_indices: jax.Array  # (K,) int32
     leading_shape: tuple[int, ...]  # (K,) or (N, R) for per-image padded boxes
 
@@ -87,28 +87,35 @@ def canonical_boxes(
     batch_indices: jax.Array | None,
     n_images: int,
     name: str = "boxes",
+    coords: int = 4,
 ) -> Boxes:
     """Canonical boxes from any accepted form.
 
-    Accepted: (K, 4) [x1, y1, x2, y2] with batch_indices (K,) ints (which may be
-    omitted when features holds one image); (K, 5) [batch_index, x1, y1, x2, y2] with
-    batch_indices=None, the index column truncated to an integer as torchvision does;
-    per-image padded (N, R, 4) with batch_indices=None, results then (N, R, ...).
+    Accepted, for boxes of ``coords`` numbers each (4: [x1, y1, x2, y2]; 5: rotated
+    [cx, cy, w, h, angle]): (K, coords) with batch_indices (K,) ints (which may be
+    omitted when features holds one image); (K, coords + 1) with the batch index first
+    and batch_indices=None, the index column truncated to an integer as torchvision
+    does; per-image padded (N, R, coords) with batch_indices=None, results then (N, R, ...).
     """
     boxes = _check_float_boxes(boxes, name)
     shape = boxes.shape
-    if not ((boxes.ndim == 2 and shape[1] in (4, 5)) or (boxes.ndim == 3 and shape[2] == 4)):
-        raise ValueError(f"{name} must have shape (K, 4), (K, 5) or (N, R, 4), got shape {shape}")
-    if boxes.ndim == 2 and shape[1] == 4:
+    if not ((boxes.ndim == 2 and shape[1] in (coords, coords + 1)) or (boxes.ndim == 3 and shape[2] == coords)):
+        forms = f"(K, {coords}), (K, {coords + 1}) or (N, R, {coords})"
+        raise ValueError(f"{name} must have shape {forms}, got shape {shape}")
+    if boxes.ndim == 2 and shape[1] == coords:
         if batch_indices is None:
             if n_images != 1:
-                raise ValueError(f"batch_indices is required with (K, 4) {name} when features has {n_images} images")
+                raise ValueError(
+                    f"batch_indices is required with (K, {coords}) {name} when features has {n_images} images"
+                )
             batch_indices = jnp.zeros((shape[0],), jnp.int32)
         idx = check_batch_indices(batch_indices, shape[0], n_images)
         return Boxes(boxes, idx, (shape[0],))
     if batch_indices is not None:
-        raise ValueError(f"batch_indices must be None with {name} of shape {shape}; it is only for (K, 4) {name}")
-    if boxes.ndim == 2:  # (K, 5)
+        raise ValueError(
+            f"batch_indices must be None with {name} of shape {shape}; it is only for (K, {coords}) {name}"
+        )
+    if boxes.ndim == 2:  # (K, coords + 1)
         column = boxes[:, 0]
         values = concrete_value(column)
         if values is not None and np.any(values != np.trunc(values)):
@@ -118,12 +125,12 @@ def canonical_boxes(
     if shape[0] != n_images:
         raise ValueError(f"per-image {name} of shape {shape} must have one row per image (features has {n_images})")
     idx = jnp.repeat(jnp.arange(shape[0], dtype=jnp.int32), shape[1])
-    return Boxes(boxes.reshape(-1, 4), idx, shape[:2])
+    return Boxes(boxes.reshape(-1, coords), idx, shape[:2])
 
 
 def canonical_inputs(
-    features: jax.Array, boxes: jax.Array, batch_indices: jax.Array | None, data_format: str
+    features: jax.Array, boxes: jax.Array, batch_indices: jax.Array | None, data_format: str, coords: int = 4
 ) -> tuple[jax.Array, Boxes]:
-    """(features as (N, H, W, C), canonical :class:`Boxes`) of a RoIAlign-style call."""
+    """(features as (N, H, W, C), canonical :class:`Boxes`) of a RoIAlign-style call (boxes of ``coords`` numbers)."""
     x = canonical_features(features, data_format)
-    return x, canonical_boxes(boxes, batch_indices, x.shape[0])
+    return x, canonical_boxes(boxes, batch_indices, x.shape[0], coords=coords)

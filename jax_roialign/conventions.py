@@ -84,3 +84,44 @@ class RoIAlignSpec:
             raise TypeError(f"aligned must be a bool, got {self.aligned!r}")
         object.__setattr__(self, "aligned", bool(self.aligned))
         check_choice(self.mode, "mode", MODES)
+
+
+ANGLE_UNITS: tuple[str, ...] = ("degrees", "radians")
+
+
+@dataclasses.dataclass(frozen=True)
+class RotatedSpec:
+    """Canonical rotated RoIAlign parameters (``docs/conventions.md`` section 5); hashable.
+
+    Attributes:
+      output_size: (out_h, out_w), each >= 1.
+      spatial_scale: maps box coordinates to feature-map coordinates.
+      sampling_ratio: samples per bin and axis; <= 0 is adaptive, ``ceil(size / output_size)``
+        per box and axis (box frame), exact for any box.
+      aligned: True is half-pixel (the centre moves by -0.5 after scaling: Detectron2,
+        mmcv's default); False is mmcv's legacy form (no offset, width and height clamped
+        to >= 1 feature pixel about the centre).
+      clockwise: negate the angle before use (mmcv's ``clockwise=True``).
+      angle_unit: "degrees" (Detectron2, this library's ops) or "radians" (mmcv).
+      float32_grid: round the adaptive grid's quotient to float32 before its ceil, as
+        mmcv's ``ceilf`` does (changes float64 results only).
+    """
+
+    output_size: tuple[int, int]
+    spatial_scale: float = 1.0
+    sampling_ratio: int = 0
+    aligned: bool = True
+    clockwise: bool = False
+    angle_unit: str = "degrees"
+    float32_grid: bool = False
+
+    def __post_init__(self) -> None:
+        base = RoIAlignSpec(self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
+        for field in ("output_size", "spatial_scale", "sampling_ratio", "aligned"):
+            object.__setattr__(self, field, getattr(base, field))
+        for field in ("clockwise", "float32_grid"):
+            value = getattr(self, field)
+            if not isinstance(value, (bool, int)) or value not in (True, False):
+                raise TypeError(f"{field} must be a bool, got {value!r}")
+            object.__setattr__(self, field, bool(value))
+        check_choice(self.angle_unit, "angle_unit", ANGLE_UNITS)

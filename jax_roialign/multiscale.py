@@ -41,10 +41,33 @@ def box_levels(
     to [min_level, max_level]; "torchvision" adds eps = 1e-6 outside the log,
     "detectron2" adds 1e-8 inside it.  Computed in float32, as both frameworks do.
     """
-    check_choice(mapper, "mapper", LEVEL_MAPPERS)
     boxes = boxes.astype(jnp.float32)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    ratio = divide(jnp.sqrt(area), canonical_size)
+    return area_levels(
+        area,
+        min_level=min_level,
+        max_level=max_level,
+        canonical_size=canonical_size,
+        canonical_level=canonical_level,
+        mapper=mapper,
+    )
+
+
+def area_levels(
+    area: jax.Array,
+    *,
+    min_level: int,
+    max_level: int,
+    canonical_size: float = 224.0,
+    canonical_level: int = 4,
+    mapper: str = "torchvision",
+) -> jax.Array:
+    """(K,) int32 level index (0 = min_level) of boxes of the given (K,) areas; the rule of :func:`box_levels`.
+
+    Rotated boxes use area = w * h (Detectron2's RotatedBoxes.area()).
+    """
+    check_choice(mapper, "mapper", LEVEL_MAPPERS)
+    ratio = divide(jnp.sqrt(area.astype(jnp.float32)), canonical_size)
     if mapper == "torchvision":
         level = jnp.floor(canonical_level + jnp.log2(ratio) + jnp.float32(1e-6))
     else:

@@ -16,7 +16,14 @@ import jax
 from jax.custom_derivatives import SymbolicZero
 
 from jax_roialign import canonical, kernels, xla
-from jax_roialign.conventions import RoIAlignSpec, check_choice, check_spatial_scale, output_size_pair
+from jax_roialign.conventions import (
+    RoIAlignSpec,
+    RotatedSpec,
+    check_choice,
+    check_spatial_scale,
+    output_size_pair,
+)
+from jax_roialign.core import position_sensitive
 
 IMPLS: tuple[str, ...] = ("xla", "pallas")
 
@@ -46,6 +53,25 @@ def _pallas_roi_align_jvp(spec, primals, tangents):
 
 
 _ROI_ALIGN_IMPLS: dict[str, Callable] = {"xla": _xla_roi_align, "pallas": _pallas_roi_align}
+
+
+def _no_kernel(op: str) -> Callable:
+    """The Pallas entry of an op without a kernel: it declines, so that impl=None falls back to XLA."""
+
+    def decline(*args, **kwargs):
+        raise NotImplementedError(f"{op} has no Pallas kernel yet; use impl='xla' (impl=None does)")
+
+    return decline
+
+
+_ROI_ALIGN_ROTATED_IMPLS: dict[str, Callable] = {
+    "xla": jax.jit(xla.roi_align_rotated, static_argnames="spec"),
+    "pallas": _no_kernel("roi_align_rotated"),
+}
+_PS_ROI_ALIGN_IMPLS: dict[str, Callable] = {
+    "xla": jax.jit(xla.ps_roi_align, static_argnames="spec"),
+    "pallas": _no_kernel("ps_roi_align"),
+}
 
 
 def check_impl(impl: str | None) -> str | None:
@@ -83,10 +109,15 @@ def roi_align_canonical(
     With impl=None an implementation that raises NotImplementedError for this call
     hands over to the next one; an explicitly requested impl raises.
     """
+    return _dispatch(_ROI_ALIGN_IMPLS, impl, features, boxes, batch_indices, spec)
+
+
+def _dispatch(impls: dict[str, Callable], impl: str | None, features, boxes, batch_indices, spec) -> jax.Array:
+    """impls[name](features, boxes, batch_indices, spec) for the first implementation that accepts the call."""
     order = _impl_order(impl, features.dtype)
     for name in order:
         try:
-            return _ROI_ALIGN_IMPLS[name](features, boxes, batch_indices, spec)
+            return impls[name](features, boxes, batch_indices, spec)
         except NotImplementedError:
             if name == order[-1]:
                 raise
@@ -149,16 +180,20 @@ def roi_align(
     return b.restore(canonical.output_layout(out, data_format))
 
 
-@functools.partial(jax.jit, static_argnames=("output_size", "spatial_scale"))
+@functools.partial(jax.jit, static_argnames=("output_size", "spatial_scale", "corners"))
 def roi_pool_canonical(
     features: jax.Array,
     boxes: jax.Array,
     batch_indices: jax.Array,
     output_size: tuple[int, int],
     spatial_scale: float,
+    corners: str = "torchvision",
 ) -> jax.Array:
-    """RoIPool of canonical inputs ((N, H, W, C), (K, 4), (K,)): (K, out_h, out_w, C)."""
-    return xla.roi_pool(features, boxes, batch_indices, output_size, spatial_scale)
+    """RoIPool of canonical inputs ((N, H, W, C), (K, 4), (K,)): (K, out_h, out_w, C).
+
+    corners: "torchvision" (rounded corners, section 2) or "mmcv" (section 7).
+    """
+    return xla.roi_pool(features, boxes, batch_indices, output_size, spatial_scale, corners)
 
 
 def roi_pool(
@@ -196,3 +231,182 @@ def crop_and_resize_canonical(
 ) -> jax.Array:
     """Crop-and-resize of an (N, H, W, C) image at (K, 4) normalized [y1, x1, y2, x2] boxes (section 4)."""
     return xla.crop_and_resize(image, boxes, box_indices, crop_size, method, extrapolation_value)
+
+
+def roi_align_rotated_canonical(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    spec: RotatedSpec,
+    impl: str | None = None,
+) -> jax.Array:
+    """Rotated RoIAlign of canonical inputs ((N, H, W, C), (K, 5), (K,)): (K, out_h, out_w, C).
+
+    No Pallas kernel yet: impl="pallas" raises NotImplementedError, impl=None runs XLA.
+    """
+    return _dispatch(_ROI_ALIGN_ROTATED_IMPLS, impl, features, boxes, batch_indices, spec)
+
+
+def roi_align_rotated(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = 0,
+    aligned: bool = True,
+    clockwise: bool = False,
+    data_format: str = "NHWC",
+    impl: str | None = None,
+) -> jax.Array:
+    """Rotated RoIAlign (Detectron2 ROIAlignRotated, mmcv roi_align_rotated; ``docs/conventions.md`` section 5).
+
+    Args:
+      features: (N, H, W, C) for "NHWC" or (N, C, H, W) for "NCHW"; float32, bfloat16,
+        float16 or float64 (x64).
+      boxes: (K, 5) [cx, cy, w, h, angle] with batch_indices; (K, 6) [batch_index, cx,
+        cy, w, h, angle]; or per-image padded (N, R, 5).  Centre and size in input-image
+        pixels, the angle in **degrees**, positive counter-clockwise as the image is
+        displayed (y down), as Detectron2's RotatedBoxes.
+      output_size: int or (out_h, out_w): bins along the box's height and width.
+      batch_indices: (K,) ints, for (K, 5) boxes (optional when N == 1).
+      spatial_scale: box coordinate -> feature coordinate factor (e.g. 1/16).
+      sampling_ratio: > 0 samples per bin and axis; <= 0 adaptive,
+        ``ceil(size / output_size)`` per box and axis, exact for any box under jit.
+      aligned: True (Detectron2, mmcv's default): the scaled centre moves by -0.5
+        (half-pixel); False (mmcv aligned=False): no offset, and the scaled width and
+        height are clamped to >= 1 about the centre.
+      clockwise: True negates the angle (mmcv clockwise=True).
+      data_format: "NHWC" or "NCHW", for features and the result.
+      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel yet).
+
+    Returns:
+      (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW ((N, R, ...) for
+      per-image boxes), in features' dtype.  Sample (iy, ix) of bin (p, q) sits at
+      ``(yy, xx) = (-h'/2 + p * h'/out_h + (iy + .5) * h'/(out_h * gh), ...)`` in the
+      box frame and at ``y = yy cos - xx sin + cy'``, ``x = yy sin + xx cos + cx'`` on
+      the map; a bin is the mean of RoIAlign's bilinear reads of its samples, divided by
+      ``max(gh * gw, 1)`` (samples outside [-1, H] x [-1, W] read 0).  Accumulation is
+      float32 (float64 for float64 features).  Differentiable in the features and in
+      all five box parameters (the angle too); the adaptive grid size is piecewise
+      constant.  A bin with no samples (adaptive grid of a box of zero or negative size)
+      gives 0; a batch index outside [0, N) under jit gives zeros and reads no image; a
+      box with a non-finite coordinate gives NaN and passes no gradient.
+    """
+    spec = RotatedSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, aligned, clockwise)
+    impl = check_impl(impl)
+    x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format, coords=5)
+    out = roi_align_rotated_canonical(x, b.coords, b.batch_indices, spec, impl)
+    return b.restore(canonical.output_layout(out, data_format))
+
+
+def ps_roi_align_canonical(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    spec: RoIAlignSpec,
+    impl: str | None = None,
+) -> jax.Array:
+    """Position-sensitive RoIAlign of canonical inputs: (K, out_h, out_w, C / (out_h * out_w)).
+
+    spec must have mode "avg".  ValueError when C is not a multiple of out_h * out_w.
+    No Pallas kernel yet: impl="pallas" raises NotImplementedError, impl=None runs XLA.
+    """
+    if spec.mode != "avg":
+        raise ValueError(f"position-sensitive RoIAlign averages its bins; spec.mode must be 'avg', got {spec.mode!r}")
+    position_sensitive.output_channels(features.shape[3], spec.output_size)
+    return _dispatch(_PS_ROI_ALIGN_IMPLS, impl, features, boxes, batch_indices, spec)
+
+
+def ps_roi_align(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = 0,
+    data_format: str = "NHWC",
+    impl: str | None = None,
+) -> jax.Array:
+    """Position-sensitive RoIAlign (R-FCN; torchvision ps_roi_align; ``docs/conventions.md`` section 6).
+
+    Args:
+      features: (N, H, W, C) for "NHWC" or (N, C, H, W) for "NCHW", C a multiple of
+        out_h * out_w; float32, bfloat16, float16 or float64 (x64).
+      boxes, batch_indices, spatial_scale, data_format: as in :func:`roi_align`.
+      output_size: int or (out_h, out_w).
+      sampling_ratio: > 0 samples per bin and axis; <= 0 adaptive (exact under jit).
+      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel yet).
+
+    Returns:
+      (K, out_h, out_w, C_out) for NHWC or (K, C_out, out_h, out_w) for NCHW, with
+      C_out = C / (out_h * out_w), in features' dtype.  Output channel c at bin (p, q)
+      reads input channel ``(c * out_h + p) * out_w + q`` (torchvision's order: channels
+      grouped by output channel, then bin row, then bin column) and equals
+      ``roi_align(..., aligned=True, mode="avg")`` of bin (p, q) on that channel:
+      half-pixel coordinates, no size clamp, the same samples and bilinear reads.
+      Accumulation is float32 (float64 for float64 features); differentiable in the
+      features and the boxes.  A bin without samples (adaptive grid of a box of zero
+      size, or inverted by less than a bin) gives 0, this library's rule for every op;
+      torchvision gives NaN there (0 / 0) and -0.0 for some inverted boxes, which
+      ``compat.torchvision.ps_roi_align`` reproduces.  Bad batch indices and non-finite
+      boxes as in :func:`roi_align`.
+    """
+    spec = RoIAlignSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, True, "avg")
+    impl = check_impl(impl)
+    x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
+    out = ps_roi_align_canonical(x, b.coords, b.batch_indices, spec, impl)
+    return b.restore(canonical.output_layout(out, data_format))
+
+
+@functools.partial(jax.jit, static_argnames=("output_size", "spatial_scale"))
+def _ps_roi_pool_xla(features, boxes, batch_indices, output_size, spatial_scale):
+    return xla.ps_roi_pool(features, boxes, batch_indices, output_size, spatial_scale)
+
+
+def ps_roi_pool_canonical(
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+) -> jax.Array:
+    """Position-sensitive RoIPool of canonical inputs: (K, out_h, out_w, C / (out_h * out_w)).
+
+    ValueError when C is not a multiple of out_h * out_w.
+    """
+    position_sensitive.output_channels(features.shape[3], output_size)
+    return _ps_roi_pool_xla(features, boxes, batch_indices, output_size, spatial_scale)
+
+
+def ps_roi_pool(
+    features: jax.Array,
+    boxes: jax.Array,
+    output_size: int | tuple[int, int],
+    *,
+    batch_indices: jax.Array | None = None,
+    spatial_scale: float = 1.0,
+    data_format: str = "NHWC",
+) -> jax.Array:
+    """Position-sensitive RoIPool (R-FCN; torchvision ps_roi_pool's forward; ``docs/conventions.md`` section 6).
+
+    Boxes, layouts and channels as in :func:`ps_roi_align`: output channel c at bin
+    (p, q) reads input channel ``(c * out_h + p) * out_w + q``.  Bin (p, q) is the mean
+    of that channel over the cells ``[floor(p * bin_h) + y1', ceil((p + 1) * bin_h) + y1')``
+    (columns alike), with ``y1' = round(y1 * spatial_scale)`` (half away from zero),
+    ``bin_h = max(y2' - y1', 1) / out_h`` and every bin clipped to [0, H - 1] x [0, W - 1]
+    as torchvision's forward pass does (the last row and column are never read); an
+    empty bin gives 0.  Accumulation is float32 (float64 for float64 features).  The
+    gradient w.r.t. the features is the derivative of this forward pass (``1 / area``
+    on each cell of the bin); torchvision's backward pass uses other bins (clipped to
+    [0, H] x [0, W], corners rounded in float32), so the two differ where a bin reaches
+    the last row or column.  No gradient reaches the boxes.  Bad batch indices and
+    non-finite boxes as in :func:`roi_align`.  Returns the features' dtype and layout.
+    """
+    size = output_size_pair(output_size)
+    scale = check_spatial_scale(spatial_scale)
+    x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
+    out = ps_roi_pool_canonical(x, b.coords, b.batch_indices, size, scale)
+    return b.restore(canonical.output_layout(out, data_format))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -49,3 +50,54 @@ def random_boxes(seed: int, k: int, height: int, width: int, scale: float, max_f
     bw = rng.uniform(0.05 * w, max_frac * w, k)
     bh = rng.uniform(0.05 * h, max_frac * h, k)
     return np.stack([x1, y1, x1 + bw, y1 + bh], axis=1)
+
+
+# Angles (degrees) cycled over the rotated edge boxes: quarter turns, their negatives and odd ones.
+ANGLES = (0.0, 30.0, -45.0, 90.0, 135.0, 180.0, -100.0, 270.0, 12.5, -90.0, 61.0, 200.0, -170.0, 45.0, 359.0)
+
+
+def rotated_boxes(seed: int, k: int, height: int, width: int, scale: float) -> np.ndarray:
+    """(K, 5) [cx, cy, w, h, angle_degrees] image-coordinate boxes: the edge boxes turned by ANGLES, plus k random.
+
+    The edge boxes keep their (possibly zero or negative) width and height; the random
+    ones have random centres, sizes and angles in [-180, 180).
+    """
+    edge = edge_boxes(height, width, scale)
+    angles = np.resize(np.asarray(ANGLES), len(edge))
+    rotated = np.stack(
+        [
+            (edge[:, 0] + edge[:, 2]) / 2,
+            (edge[:, 1] + edge[:, 3]) / 2,
+            edge[:, 2] - edge[:, 0],
+            edge[:, 3] - edge[:, 1],
+            angles,
+        ],
+        axis=1,
+    )
+    plain = random_boxes(seed, k, height, width, scale)
+    rng = np.random.default_rng(seed + 1)
+    random = np.stack(
+        [
+            (plain[:, 0] + plain[:, 2]) / 2,
+            (plain[:, 1] + plain[:, 3]) / 2,
+            plain[:, 2] - plain[:, 0],
+            plain[:, 3] - plain[:, 1],
+            rng.uniform(-180.0, 180.0, k),
+        ],
+        axis=1,
+    )
+    return np.concatenate([rotated, random])
+
+
+def assert_gradients_match_differences(loss, args, eps: float = 1e-6, directions: int = 3) -> None:
+    """jax.grad of a scalar loss against central differences along random directions, for every argument."""
+    grads = jax.jit(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
+    rng = np.random.default_rng(0)
+    for i, grad in enumerate(grads):
+        for _ in range(directions):
+            direction = rng.standard_normal(grad.shape)
+            step = [jnp.zeros_like(a) for a in args]
+            step[i] = eps * jnp.asarray(direction, args[i].dtype)
+            plus = loss(*[a + s for a, s in zip(args, step, strict=True)])
+            minus = loss(*[a - s for a, s in zip(args, step, strict=True)])
+            np.testing.assert_allclose(np.vdot(grad, direction), (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-6)

@@ -44,6 +44,10 @@ FEATURES = RNG.standard_normal((N, H, W, C))
 BOXES = np.array([[0.6, 0.7, 4.3, 5.1], [1.3, 0.4, 5.9, 3.7], [2.25, 1.9, 3.4, 4.6]])
 BATCH = np.array([0, 1, 1], np.int32)
 NORMALIZED = np.array([[0.11, 0.13, 0.74, 0.83], [0.31, 0.05, 0.92, 0.61], [0.2, 0.4, 0.45, 0.7]])
+# The same boxes as [cx, cy, w, h, angle_degrees], turned by angles that put no sample on a kink.
+ROTATED = np.concatenate(
+    [(BOXES[:, :2] + BOXES[:, 2:]) / 2, BOXES[:, 2:] - BOXES[:, :2], np.array([[17.0], [-33.0], [61.0]])], axis=1
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +79,11 @@ def _checked(x, b):
     return checkify.checkify(lambda x, b: checked.roi_align(x, b, 2, batch_indices=BATCH, sampling_ratio=2))(x, b)[1]
 
 
+def _score_maps(x):
+    """Position-sensitive maps of a 2x2 output: one channel per bin (C * 2 = 4 channels)."""
+    return jnp.concatenate([x, -x], axis=-1)
+
+
 CASES = {
     c.name: c
     for c in (
@@ -88,6 +97,14 @@ CASES = {
         Case("multiscale_roi_align", _multiscale, BOXES),
         Case("crop_and_resize", lambda x, b: tensorflow.crop_and_resize(x, b, BATCH, (2, 3)), NORMALIZED),
         Case("checked.roi_align", _checked, BOXES),
+        Case("roi_align_rotated", lambda x, b: jr.roi_align_rotated(x, b, 2, batch_indices=BATCH), ROTATED),
+        Case("ps_roi_align", lambda x, b: jr.ps_roi_align(_score_maps(x), b, 2, batch_indices=BATCH), BOXES),
+        Case(
+            "ps_roi_pool",
+            lambda x, b: jr.ps_roi_pool(_score_maps(x), b, 2, batch_indices=BATCH),
+            BOXES,
+            box_derivative=False,
+        ),
     )
 }
 FLOAT32_ONLY = {"crop_and_resize"}  # TensorFlow's op computes in float32
@@ -109,7 +126,7 @@ def _assert_close(got, want, tol):
     chex.assert_trees_all_close(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.usefixtures("x64")
+@pytest.mark.usefixtures("x64", "unoptimized_compiles")
 @pytest.mark.parametrize("name", list(CASES))
 def test_derivatives_match_finite_differences(name):
     case = CASES[name]
@@ -146,6 +163,7 @@ def _mesh() -> Mesh:
     return Mesh(np.array(jax.devices()[:1]), ("batch",))
 
 
+@pytest.mark.usefixtures("unoptimized_compiles")
 @pytest.mark.parametrize("name", list(CASES))
 def test_structural_transformations_match_plain_calls(name):
     case = CASES[name]
@@ -174,7 +192,7 @@ def test_structural_transformations_match_plain_calls(name):
         jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
     ):
         _assert_close(jax.grad(jax.checkpoint(loss, policy=policy), argnums)(x, b), grads, tol)
-    first = jax.tree.map(lambda a: a[0], jax.vmap(jax.grad(loss, argnums), (0, None))(xs, b))
+    first = jax.tree.map(lambda g: g[0], jax.vmap(jax.grad(loss, argnums), (0, None))(xs, b))
     _assert_close(first, jax.grad(loss, argnums)(xs[0], b), tol)
 
     def scanned(x):

@@ -74,3 +74,25 @@ def test_compat_rejects():
         tensorflow.crop_and_resize(np.zeros((1, 5, 5, 2)), rois, np.array([0]), (2, 2), method="bicubic")
     with pytest.raises(ValueError, match=r"box_indices must lie in \[0, 1\)"):
         tensorflow.crop_and_resize(np.zeros((1, 5, 5, 2)), rois, np.array([3]), (2, 2))
+
+
+def test_rotated_and_position_sensitive_ops_reject():
+    from jax_roialign.compat import detectron2, mmcv
+
+    with pytest.raises(
+        ValueError, match=r"boxes must have shape \(K, 5\), \(K, 6\) or \(N, R, 5\), got shape \(2, 4\)"
+    ):
+        jr.roi_align_rotated(X, BOXES, 2, batch_indices=IDX)
+    with pytest.raises(TypeError, match="clockwise must be a bool, got 'yes'"):
+        jr.roi_align_rotated(X, np.zeros((2, 5), np.float32), 2, batch_indices=IDX, clockwise="yes")
+    with pytest.raises(ValueError, match=r"features must have a multiple of out_h \* out_w = 4 channels .* got 3"):
+        jr.ps_roi_align(X, BOXES, 2, batch_indices=IDX)
+    with pytest.raises(ValueError, match="spatial_scale must be finite and > 0, got 0"):
+        jr.ps_roi_pool(np.zeros((2, 8, 9, 4), np.float32), BOXES, 2, batch_indices=IDX, spatial_scale=0)
+    nchw = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match=r"rois must have shape \(K, 6\) \[batch, cx, cy, w, h, angle_degrees\]"):
+        detectron2.roi_align_rotated(nchw, np.zeros((1, 5), np.float32), 2, 1.0, 0)
+    with pytest.raises(ValueError, match=r"rois must have shape \(K, 6\) \[batch, cx, cy, w, h, angle\]"):
+        mmcv.roi_align_rotated(nchw, np.zeros((1, 5), np.float32), 2)
+    with pytest.raises(ValueError, match=r"rois must have shape \(K, 5\)"):
+        mmcv.roi_pool(nchw, np.zeros((1, 4), np.float32), 2)

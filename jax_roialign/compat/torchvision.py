@@ -1,4 +1,7 @@
-"""torchvision.ops signatures: NCHW features, (K, 5) boxes or a list of per-image (L, 4) boxes."""
+"""torchvision.ops signatures: NCHW features, (K, 5) boxes or a list of per-image (L, 4) boxes.
+
+roi_align, roi_pool, multi_scale_roi_align, and the position-sensitive ps_roi_align and ps_roi_pool.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax_roialign import multiscale, ops
+from jax_roialign import canonical, multiscale, ops
+from jax_roialign.conventions import RoIAlignSpec, output_size_pair
+from jax_roialign.core.bins import box_bins, compute_dtype
 
 BoxesArg = jax.Array | Sequence[jax.Array]
 
@@ -106,4 +111,65 @@ def multi_scale_roi_align(
         canonical_level=canonical_level,
         mapper="torchvision",
         data_format="NCHW",
+    )
+
+
+def _empty_bin_values(rois: jax.Array, features_dtype: jnp.dtype, spec: RoIAlignSpec) -> tuple[jax.Array, jax.Array]:
+    """(value, count), each (K,): torchvision's ps_roi_align value 0 / (gh * gw) of a bin
+    without samples, and its sample count gh * gw (adaptive grids; > 0 where there are samples).
+
+    torchvision divides the (empty) sum by gh * gw with no max(., 1): NaN for a zero
+    grid, -0.0 for a negative one (inverted in one axis by more than a bin).
+    """
+    by, bx = box_bins(rois.astype(compute_dtype(features_dtype)), spec)
+    count = by.grid * bx.grid
+    return jnp.zeros_like(count) / count, count
+
+
+def ps_roi_align(
+    input: jax.Array,
+    boxes: BoxesArg,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    *,
+    impl: str | None = None,
+) -> jax.Array:
+    """torchvision.ops.ps_roi_align: input (N, C, H, W); returns (K, C / (out_h * out_w), out_h, out_w).
+
+    :func:`jax_roialign.ps_roi_align` with torchvision's defaults (adaptive sampling) and
+    its value for bins without samples: an adaptive grid of size 0 (a box of zero width
+    or height, or inverted by less than a bin) gives NaN (0 / 0) and a negative one
+    -0.0, as torchvision computes them; those bins pass no gradient.  Output channel c
+    at bin (p, q) reads input channel ``(c * out_h + p) * out_w + q``.  Gradients w.r.t.
+    input match torchvision's backward; gradients w.r.t. boxes are available too.
+    """
+    coords, idx = _boxes_and_indices(boxes)
+    x = canonical.canonical_features(input, "NCHW", name="input")
+    b = canonical.canonical_boxes(coords, idx, x.shape[0])
+    spec = RoIAlignSpec(output_size_pair(output_size), spatial_scale, sampling_ratio, True, "avg")
+    out = ops.ps_roi_align_canonical(x, b.coords, b.batch_indices, spec, impl)
+    if spec.sampling_ratio <= 0:
+        empty, count = _empty_bin_values(jax.lax.stop_gradient(b.coords), out.dtype, spec)
+        out = jnp.where(count[:, None, None, None] > 0, out, empty[:, None, None, None].astype(out.dtype))
+    return canonical.output_layout(out, "NCHW")
+
+
+def ps_roi_pool(
+    input: jax.Array,
+    boxes: BoxesArg,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+) -> jax.Array:
+    """torchvision.ops.ps_roi_pool: input (N, C, H, W); returns (K, C / (out_h * out_w), out_h, out_w).
+
+    The forward pass is torchvision's (bins clipped to [0, H - 1] x [0, W - 1]).  The
+    gradient w.r.t. input is the derivative of that forward pass; torchvision's own
+    backward spreads over bins clipped to [0, H] x [0, W] with corners rounded in
+    float32, so it differs for bins that reach the last row or column (see
+    ``docs/conventions.md`` section 6).
+    """
+    coords, idx = _boxes_and_indices(boxes)
+    return ops.ps_roi_pool(
+        input, coords, output_size, batch_indices=idx, spatial_scale=spatial_scale, data_format="NCHW"
     )

@@ -59,7 +59,7 @@ def map_box_chunks(
         return fn(boxes, batch_indices)
     n_chunks = -(-k // chunk)
     pad = n_chunks * chunk - k
-    boxes = jnp.pad(boxes, ((0, pad), (0, 0))).reshape(n_chunks, chunk, 4)
+    boxes = jnp.pad(boxes, ((0, pad), (0, 0))).reshape(n_chunks, chunk, boxes.shape[1])
     batch_indices = jnp.pad(batch_indices, (0, pad), constant_values=-1).reshape(n_chunks, chunk)
     # Rematerialized: the backward pass recomputes a chunk instead of storing every
     # chunk's intermediates, so gradients stay within the same working set.

@@ -12,14 +12,19 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+# The ops a workload may time: jax_roialign's function of that name.
+OPS: tuple[str, ...] = ("roi_align", "roi_align_rotated", "ps_roi_align")
+
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-    """One RoIAlign problem: NHWC features (n, height, width, channels) and num_boxes boxes.
+    """One pooling problem: NHWC features (n, height, width, channels) and num_boxes boxes for op.
 
     Boxes are [x1, y1, x2, y2] in input-image coordinates, uniformly placed over the
     image the map covers (height / spatial_scale by width / spatial_scale), with sides
-    uniform in [min_side, max_side] pixels, assigned to images uniformly at random.
+    uniform in [min_side, max_side] pixels, assigned to images uniformly at random; for
+    ``roi_align_rotated`` the same boxes as [cx, cy, w, h, angle] with angles uniform in
+    [-90, 90) degrees.  ``ps_roi_align`` pools channels / output_size**2 channels.
     """
 
     name: str
@@ -34,8 +39,15 @@ class Workload:
     min_side: float
     max_side: float
     aligned: bool = True
+    op: str = "roi_align"
 
     def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"Workload.op must be one of {OPS}, got {self.op!r}")
+        if self.op == "ps_roi_align" and self.channels % self.output_size**2:
+            raise ValueError(
+                f"Workload.channels must be a multiple of output_size**2 for ps_roi_align, got {self.channels!r}"
+            )
         for field in ("n", "height", "width", "channels", "output_size"):
             if getattr(self, field) < 1:
                 raise ValueError(f"Workload.{field} must be >= 1, got {getattr(self, field)!r}")
@@ -49,12 +61,19 @@ class Workload:
         return dataclasses.replace(self, num_boxes=num_boxes)
 
     def kwargs(self) -> dict:
-        """Keyword arguments of jax_roialign.roi_align for this workload (besides batch_indices)."""
+        """Keyword arguments of the workload's op (jax_roialign.<op>) besides batch_indices."""
+        if self.op == "ps_roi_align":  # always half-pixel
+            return {"spatial_scale": self.spatial_scale, "sampling_ratio": self.sampling_ratio}
         return {
             "spatial_scale": self.spatial_scale,
             "sampling_ratio": self.sampling_ratio,
             "aligned": self.aligned,
         }
+
+    @property
+    def output_channels(self) -> int:
+        """Channels of the output: channels, or channels / output_size**2 for ps_roi_align."""
+        return self.channels // self.output_size**2 if self.op == "ps_roi_align" else self.channels
 
     def arrays(self, seed: int = 0, dtype: jnp.dtype = jnp.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(features (n, H, W, C), boxes (K, 4), batch_indices (K,) int32) as NumPy arrays."""
@@ -65,10 +84,13 @@ class Workload:
         corner = rng.uniform(0.0, 1.0, (self.num_boxes, 2)) * np.maximum([image_w, image_h] - side, 0.0)
         boxes = np.concatenate([corner, corner + side], axis=1).astype(np.float32)
         batch_indices = rng.integers(0, self.n, self.num_boxes).astype(np.int32)
+        if self.op == "roi_align_rotated":
+            angles = rng.uniform(-90.0, 90.0, (self.num_boxes, 1))
+            boxes = np.concatenate([corner + side / 2, side, angles], axis=1).astype(np.float32)
         return features, boxes, batch_indices
 
     def output_bytes(self, itemsize: int = 4) -> int:
-        return self.num_boxes * self.output_size**2 * self.channels * itemsize
+        return self.num_boxes * self.output_size**2 * self.output_channels * itemsize
 
     def feature_bytes(self, itemsize: int = 4) -> int:
         return self.n * self.height * self.width * self.channels * itemsize
@@ -83,5 +105,10 @@ WORKLOADS: dict[str, Workload] = {
         # Mask head on P2.
         Workload("mask-p2", 2, 200, 272, 256, 256, 14, 1 / 4, 2, 16.0, 256.0),
         Workload("many-boxes", 2, 100, 136, 64, 8192, 7, 1 / 8, 2, 16.0, 256.0),
+        # Oriented detection (DOTA-like): one 1024 x 1024 image at stride 8, rotated proposals.
+        Workload("dota-rotated-sr2", 1, 128, 128, 256, 2000, 7, 1 / 8, 2, 16.0, 256.0, op="roi_align_rotated"),
+        # R-FCN: 10 classes x 7 x 7 position-sensitive score maps of a 1000 x 1333 image at stride 16.
+        Workload("rfcn-ps-adaptive", 1, 63, 84, 490, 300, 7, 1 / 16, 0, 32.0, 600.0, op="ps_roi_align"),
+        Workload("rfcn-ps-sr2", 1, 63, 84, 490, 300, 7, 1 / 16, 2, 32.0, 600.0, op="ps_roi_align"),
     )
 }

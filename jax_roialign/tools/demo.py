@@ -1,13 +1,15 @@
 """The main job: one 6x6 map, one box, every framework's convention side by side.
 
 The map holds 10 * row + column; the box is (1, 1, 3, 3) in pixels (for TensorFlow
-the same region normalized by 5, i.e. (1/5, 1/5, 3/5, 3/5) as [y1, x1, y2, x2]), the
+the same region normalized by 5, i.e. (1/5, 1/5, 3/5, 3/5) as [y1, x1, y2, x2]; for
+the rotated ops the same box as centre (2, 2), size 2 x 2, turned a quarter turn), the
 output 4 x 4 with one sample per bin.  Every number is computed live.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -19,6 +21,9 @@ MAP = (10 * np.arange(6)[:, None] + np.arange(6)[None, :]).astype(np.float32)
 NCHW = MAP[None, None]
 ROWS = np.array([[0.0, 1.0, 1.0, 3.0, 3.0]], np.float32)  # [batch, x1, y1, x2, y2]
 XYXY, BATCH = ROWS[:, 1:], np.array([0])
+# The same box as [batch, cx, cy, w, h, angle], turned by a quarter turn (degrees; radians for mmcv).
+ROTATED_DEGREES = np.array([[0.0, 2.0, 2.0, 2.0, 2.0, 90.0]], np.float32)
+ROTATED_RADIANS = np.array([[0.0, 2.0, 2.0, 2.0, 2.0, math.pi / 2]], np.float32)
 
 
 class Convention(NamedTuple):
@@ -64,6 +69,16 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention("ONNX RoiAlign-16 avg", "half_pixel", _onnx(16, "avg")),
     Convention("ONNX RoiAlign-16 avg", "output_half_pixel", _onnx(16, "avg", "output_half_pixel")),
     Convention("ONNX RoiAlign-16 max", "onnxruntime corner max", _onnx(16, "max")),
+    Convention(
+        "Detectron2 ROIAlignRotated",
+        "+90 deg: counter-clockwise",
+        lambda: detectron2.roi_align_rotated(NCHW, ROTATED_DEGREES, 4, 1.0, 1),
+    ),
+    Convention(
+        "mmcv roi_align_rotated",
+        "pi/2 rad, clockwise=True",
+        lambda: mmcv.roi_align_rotated(NCHW, ROTATED_RADIANS, 4, 1.0, 1, clockwise=True),
+    ),
     Convention(
         "TF crop_and_resize",
         "corner-aligned, box/5",

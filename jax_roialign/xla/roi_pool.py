@@ -1,15 +1,18 @@
-"""RoIPool (Fast R-CNN, torchvision.ops.roi_pool) in plain jax.numpy.
+"""RoIPool (Fast R-CNN: torchvision.ops.roi_pool, mmcv.ops.roi_pool) in plain jax.numpy.
 
-Contract (conventions.md section 2): box corners are rounded half away from zero
-after scaling; bin (p, q) covers rows [floor(p * bin_h), ceil((p + 1) * bin_h)) and
-columns likewise, offset by the rounded box start and clipped to the map; the output
-is the max over the bin, 0 for an empty bin.  The gradient goes to the first argmax
-in row-major order, as in torchvision.
+Contract (conventions.md sections 2 and 7): bin (p, q) covers a rectangle of whole
+cells, clipped to the map; the output is the max over the bin, 0 for an empty bin.
+The gradient goes to the first argmax in row-major order, as in both frameworks.
+The bins differ: torchvision rounds the scaled corners half away from zero and offsets
+``[floor(p * bin_h), ceil((p + 1) * bin_h))`` by the rounded start; mmcv rounds
+nothing, adds 1 to the far corner before scaling and floors / ceils
+``p * bin_h + start``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -32,15 +35,40 @@ def _bin_edges(lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: 
     return first, last
 
 
+def _mmcv_bin_edges(
+    lo: jax.Array, hi: jax.Array, scale: float, pooled: int, length: int
+) -> tuple[jax.Array, jax.Array]:
+    """mmcv's (first, end) cells of every bin along one axis, each (K, pooled) int32, clipped to [0, length].
+
+    No rounding: start = lo * scale, size = (hi + 1) * scale - start; a box of size <= 0
+    is skipped (every bin empty).  The edges go through float32 before floor / ceil, as
+    mmcv's floorf / ceilf do for float64 inputs.
+    """
+    start = lo * scale
+    size = (hi + 1.0) * scale - start
+    bin_size = divide(size, pooled)
+    p = jnp.arange(pooled, dtype=lo.dtype)
+    first = jnp.floor((p * bin_size[:, None] + start[:, None]).astype(jnp.float32))
+    last = jnp.ceil(((p + 1.0) * bin_size[:, None] + start[:, None]).astype(jnp.float32))
+    first, last = (jnp.clip(v, 0, length).astype(jnp.int32) for v in (first, last))
+    skipped = (size <= 0)[:, None]
+    return jnp.where(skipped, 0, first), jnp.where(skipped, 0, last)
+
+
+BIN_EDGES = {"torchvision": _bin_edges, "mmcv": _mmcv_bin_edges}
+
+
 def roi_pool(
     features: jax.Array,
     boxes: jax.Array,
     batch_indices: jax.Array,
     output_size: tuple[int, int],
     spatial_scale: float,
+    corners: str = "torchvision",
 ) -> jax.Array:
     """RoIPool of canonical inputs: (K, out_h, out_w, C) in features' dtype.
 
+    corners: "torchvision" or "mmcv", whose bins to pool (see the module docstring).
     A loop visits the cells of every bin in row-major order (trip count: the largest
     bin area among the boxes) and keeps the first argmax; the output is then read at
     the argmax, so gradients reach exactly that element.  A box whose batch index
@@ -49,19 +77,26 @@ def roi_pool(
     boxes = jax.lax.stop_gradient(boxes.astype(compute_dtype(features.dtype)))
     boxes, batch_indices, finite = isolate_nonfinite_boxes(boxes, batch_indices)
     per_box = 12 * output_size[0] * output_size[1] * features.shape[3] * 4  # max, argmax, indices
-    pool = functools.partial(_pool_chunk, features, output_size=output_size, spatial_scale=spatial_scale)
+    pool = functools.partial(
+        _pool_chunk, features, output_size=output_size, spatial_scale=spatial_scale, edges=BIN_EDGES[corners]
+    )
     return mark_nonfinite(map_box_chunks(pool, boxes, batch_indices, per_box), finite)
 
 
 def _pool_chunk(
-    features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, output_size: tuple[int, int], spatial_scale: float
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    edges: Callable,
 ) -> jax.Array:
-    """roi_pool of one chunk of finite boxes."""
+    """roi_pool of one chunk of finite boxes, with the bins of edges(lo, hi, scale, pooled, length)."""
     n, h, w, c = features.shape
     k = boxes.shape[0]
     out_h, out_w = output_size
-    y0, y1 = _bin_edges(boxes[:, 1], boxes[:, 3], spatial_scale, out_h, h)
-    x0, x1 = _bin_edges(boxes[:, 0], boxes[:, 2], spatial_scale, out_w, w)
+    y0, y1 = edges(boxes[:, 1], boxes[:, 3], spatial_scale, out_h, h)
+    x0, x1 = edges(boxes[:, 0], boxes[:, 2], spatial_scale, out_w, w)
     y0, y1 = y0[:, :, None, None], y1[:, :, None, None]
     x0, x1 = x0[:, None, :, None], x1[:, None, :, None]
     # The widest bin of each box sets its row-major stride.

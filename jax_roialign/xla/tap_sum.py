@@ -109,6 +109,11 @@ def _term_taps(layout: _Taps, t, weights, consts):
     return image, _chunk((ry, wy), i, cy), _chunk((rx, wx), j, cx)
 
 
+def _bin_image(image: jax.Array) -> jax.Array:
+    """The image each bin reads, broadcastable to (K, P, Q): image (K,) per box, or (K, P, Q) per bin."""
+    return image[:, None, None] if image.ndim == 1 else image
+
+
 def read_taps(x: jax.Array, image: jax.Array, ty, tx) -> jax.Array:
     """sum_{a, b} wy[k, p, a] * wx[k, q, b] * x[image[k], ry[k, p, a], rx[k, q, b]]: (K, P, Q, C), in x's dtype.
 
@@ -120,7 +125,7 @@ def read_taps(x: jax.Array, image: jax.Array, ty, tx) -> jax.Array:
     for a in range(ry.shape[2]):
         row = None
         for b in range(rx.shape[2]):
-            value = wx[:, None, :, b, None] * x[image[:, None, None], ry[:, :, a, None], rx[:, None, :, b]]
+            value = wx[:, None, :, b, None] * x[_bin_image(image), ry[:, :, a, None], rx[:, None, :, b]]
             row = value if row is None else row + value
         row = wy[:, :, a, None, None] * row
         out = row if out is None else out + row
@@ -173,7 +178,7 @@ class _WeightsTranspose:
             a, b = step // cx, step % cx
             rows = jax.lax.dynamic_index_in_dim(ry, a, 2, keepdims=False)
             cols = jax.lax.dynamic_index_in_dim(rx, b, 2, keepdims=False)
-            value = jnp.sum(ct * x[image[:, None, None], rows[:, :, None], cols[:, None, :]], axis=-1)
+            value = jnp.sum(ct * x[_bin_image(image), rows[:, :, None], cols[:, None, :]], axis=-1)
             return jax.lax.dynamic_update_index_in_dim(d, value, step, 3)
 
         k, out_h, out_w, _ = ct.shape
@@ -214,7 +219,7 @@ def _scatter(ct, image, ty, tx, shapes):
         row = jax.lax.dynamic_index_in_dim(rows, a, 2, keepdims=False)
         w_row = jax.lax.dynamic_index_in_dim(w_rows, a, 2, keepdims=False)
         update = w_row[:, :, None, None, None] * w_cols[:, None, :, :, None] * g[:, :, :, None, :]
-        return dx.at[img[:, None, None, None], row[:, :, None, None], cols[:, None, :, :]].add(update)
+        return dx.at[_bin_image(img)[..., None], row[:, :, None, None], cols[:, None, :, :]].add(update)
 
     dx = zeros_like_varying(shapes.shape, shapes.dtype, ct, wy, wx)
     return jax.lax.fori_loop(0, n_chunks * ry.shape[2], scatter, dx)
@@ -227,8 +232,44 @@ def avg_pool(x: jax.Array, boxes: jax.Array, image: jax.Array, in_range: jax.Arr
     weights.  Linear in x, differentiable in the boxes, under every transformation.
     """
     _, h, w, _ = x.shape
+    ty, tx, count, column_chunks = tap_tables(boxes, spec, h, w)
+    return sum_tap_tables(x, image, in_range, ty, tx, count, column_chunks, spec)
+
+
+def tap_tables(boxes: jax.Array, spec: RoIAlignSpec, height: int, width: int):
+    """((ry, wy), (rx, wx), number of terms, column chunks per row chunk) of (K, 4) boxes on a map of
+    height x width: RoIAlign's per-axis taps as :func:`sum_tap_tables` reads them."""
+    return _Taps(spec, height, width).tables(boxes)
+
+
+def table_chunk(spec: RoIAlignSpec, height: int, width: int) -> tuple[int, int]:
+    """(row taps, column taps) that one term of :func:`sum_tap_tables` reads, for spec's layout."""
+    return _Taps(spec, height, width).chunk
+
+
+def sum_tap_tables(
+    x: jax.Array,
+    image: jax.Array,
+    in_range: jax.Array,
+    ty: tuple[jax.Array, jax.Array],
+    tx: tuple[jax.Array, jax.Array],
+    count: jax.Array,
+    column_chunks: jax.Array,
+    spec: RoIAlignSpec,
+) -> jax.Array:
+    """(K, P, Q, C): the tap sum of per-axis tables ry, wy (K, P, T) and rx, wx (K, Q, T).
+
+    Laid out as :func:`tap_tables` lays out RoIAlign's taps for ``spec`` (its fixed or
+    adaptive chunking; ``count`` terms of one chunk of rows by one of columns, the
+    column chunks innermost); any tables of that layout may be summed (the
+    position-sensitive pools sum their own).  ``image`` (K,) (or (K, P, Q): one image per
+    bin, as the position-sensitive pools read) must lie in [0, N); boxes with
+    ``in_range`` (K,) False read it with zero weights.  Linear in x, differentiable in the
+    weights, under every transformation.
+    """
+    _, h, w, _ = x.shape
     layout = _Taps(spec, h, w)
-    (ry, wy), (rx, wx), count, column_chunks = layout.tables(boxes)
+    (ry, wy), (rx, wx) = ty, tx
     wy = jnp.where(in_range[:, None, None], wy, 0.0)
     term = Term(_Read(layout), _Scatter(layout), _WeightsTranspose(layout))
     return loop_sum(term, count, x, (wy, wx), (image, ry, rx, column_chunks))

@@ -24,10 +24,14 @@ NUMPY_BUILT = ("torchvision", "onnxruntime", "tensorflow")
 
 
 def load_cases(source: str) -> list[tuple[str, dict, dict[str, np.ndarray]]]:
-    """(name, params, arrays) of every case in tests/fixtures/<source>.npz."""
-    path = FIXTURES / f"{source}.npz"
-    if not path.exists():
-        return []
+    """(name, params, arrays) of every case in tests/fixtures/<source>.npz and <source>.<fixture>.npz."""
+    out = []
+    for path in sorted([*FIXTURES.glob(f"{source}.npz"), *FIXTURES.glob(f"{source}.*.npz")]):
+        out.extend(_load_file(path))
+    return sorted(out, key=lambda case: case[0])
+
+
+def _load_file(path: pathlib.Path) -> list[tuple[str, dict, dict[str, np.ndarray]]]:
     data = np.load(path)
     names = [key[: -len(".params")] for key in data.files if key.endswith(".params")]
     fields: dict[str, dict[str, np.ndarray]] = {name: {} for name in names}
@@ -75,6 +79,7 @@ def test_fixtures_hold_the_conformance_cases(source):
             assert arrays[field].dtype == value.dtype, f"{case['name']}.{field}"
 
 
+@pytest.mark.usefixtures("unoptimized_compiles")
 @pytest.mark.parametrize("source,params,arrays", FIXTURE_CASES)
 def test_fixture(source, params, arrays):
     assert_all_passed(conformance.compare_case(source, params, arrays))

@@ -34,6 +34,45 @@ def test_workload_arrays_are_seeded_and_inside_the_image():
     assert set(idx.tolist()) <= {0, 1}
 
 
+def test_the_rotated_and_position_sensitive_workloads():
+    """Issue 15's workloads: a DOTA-like rotated level and R-FCN's position-sensitive score maps."""
+    dota, rfcn = WORKLOADS["dota-rotated-sr2"], WORKLOADS["rfcn-ps-adaptive"]
+    assert (dota.op, dota.n, dota.channels, dota.height, dota.width, dota.num_boxes) == (
+        "roi_align_rotated",
+        1,
+        256,
+        128,
+        128,
+        2000,
+    )
+    assert (dota.output_size, dota.sampling_ratio) == (7, 2)
+    assert (rfcn.op, rfcn.channels, rfcn.height, rfcn.width, rfcn.num_boxes, rfcn.output_channels) == (
+        "ps_roi_align",
+        490,
+        63,
+        84,
+        300,
+        10,
+    )
+    assert WORKLOADS["rfcn-ps-sr2"].sampling_ratio == 2 and rfcn.sampling_ratio == 0
+    tiny = Workload("tiny-rotated", 2, 12, 14, 3, 6, 3, 1 / 4, 2, 4.0, 20.0, op="roi_align_rotated")
+    x, boxes, _ = tiny.arrays(seed=3)
+    corners = TINY.arrays(seed=3)[1]  # the same draws, as corners
+    np.testing.assert_allclose(boxes[:, :2], (corners[:, :2] + corners[:, 2:]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(boxes[:, 2:4], corners[:, 2:] - corners[:, :2], rtol=1e-5)
+    assert boxes.shape == (6, 5) and np.all(np.abs(boxes[:, 4]) <= 90)
+    with pytest.raises(ValueError, match="op"):
+        Workload("bad", 1, 4, 4, 3, 1, 2, 1.0, 2, 1.0, 2.0, op="roi_pool")
+    with pytest.raises(ValueError, match="multiple of output_size"):
+        Workload("bad", 1, 4, 4, 3, 1, 2, 1.0, 2, 1.0, 2.0, op="ps_roi_align")
+
+
+def test_position_sensitive_workload_times_ours_and_skips_peers_without_the_op():
+    tiny = Workload("tiny-ps", 1, 10, 12, 18, 5, 3, 1 / 4, 2, 4.0, 30.0, op="ps_roi_align")
+    rows = bench.run_workload(tiny, ["xla"], ["onnxruntime", "tensorflow"], threads=1, repeats=1)
+    assert set(rows) == {"jax_roialign[xla]"} and rows["jax_roialign[xla]"]["forward_backward_ms"] > 0
+
+
 @pytest.mark.parametrize("field,value", [("channels", 0), ("num_boxes", -1), ("min_side", 0.0)])
 def test_workload_rejects_bad_fields(field, value):
     with pytest.raises(ValueError, match=field):

@@ -82,6 +82,12 @@ def test_demo_prints_each_convention_with_its_numbers(capsys):
     assert_shown(out, 10 * half_pixel[:, None] + half_pixel, 5)  # torchvision/D2/mmcv avg and max, ONNX-16
     assert_shown(out, 10 * corner[:, None] + corner, 1)
     assert_shown(out, np.array([[corner_max(y, x) for x in half_pixel] for y in half_pixel]), 1)
+    # Rotated by a quarter turn about the box centre (1.5, 1.5) on the map: the half-pixel sample
+    # (yy, xx) of the box frame reads y = 1.5 - xx, x = 1.5 + yy counter-clockwise (+90 degrees)
+    # and y = 1.5 + xx, x = 1.5 - yy clockwise, so rows of the output run along map columns.
+    frame = half_pixel - 1.5  # -0.75, -0.25, 0.25, 0.75
+    assert_shown(out, np.array([[10 * (1.5 - xx) + 1.5 + yy for xx in frame] for yy in frame]), 1)
+    assert_shown(out, np.array([[10 * (1.5 + xx) + 1.5 - yy for xx in frame] for yy in frame]), 1)
 
 
 # --- check, with frameworks replaced so that the test is the same with or without them installed ---

@@ -170,6 +170,26 @@ def test_first_bin_values_and_corner_terms(default_figure):
     assert float(terms.terms.max()) == 6.1875
 
 
+def test_rotated_panels_turn_the_box_about_its_centre(default_figure):
+    """The default box as centre (1.5, 1.5) on the map, half sizes 1, 2 x 2 bins of 2 x 2 samples, turned by
+    +30 degrees (counter-clockwise on screen) and with clockwise=True (turned by -30)."""
+    axes = _axes(default_figure)
+    frame = -1.0 + np.array([0.25, 0.75, 1.25, 1.75])  # box-frame coordinates of the samples, per axis
+    yy, xx = (a.ravel() for a in np.meshgrid(frame, frame, indexing="ij"))
+    for key, degrees in (("rotated", 30.0), ("rotated_clockwise", -30.0)):
+        cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        want = np.stack([yy * sin + xx * cos + 1.5, yy * cos - xx * sin + 1.5], axis=1)  # (x, y)
+        np.testing.assert_allclose(_points(axes[key], "samples"), want[np.lexsort((want[:, 0], want[:, 1]))], atol=1e-6)
+        # The map is linear (10 row + col) and the first bin's samples are symmetric about its centre (-0.5, -0.5).
+        value = 10 * (-0.5 * cos + 0.5 * sin + 1.5) + (-0.5 * sin - 0.5 * cos + 1.5)
+        assert any(t.get_text().endswith(f"out[0, 0] = {value:.6g}") for t in axes[key].texts), key
+    negated = plot_scene.rotated_panel(plot_scene.make_scene(angle=-30.0), clockwise=False)
+    clockwise = plot_scene.rotated_panel(plot_scene.make_scene(), clockwise=True)
+    # Equal to float32 rounding: the two programs may contract multiply-adds differently.
+    np.testing.assert_allclose(negated.samples, clockwise.samples, atol=1e-6)
+    assert math.isclose(negated.first_value, clockwise.first_value, abs_tol=1e-5)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jax-roialign plot")
     command.configure_parser(parser)
@@ -199,6 +219,7 @@ def test_flags_are_parsed():
         ["--box=-1,0.5,3,4", "--output-size", "3,2", "--sampling-ratio", "0", "--spatial-scale", "0.5"]
     )
     assert (args.box, args.output_size, args.sampling_ratio, args.spatial_scale) == ((-1, 0.5, 3, 4), (3, 2), 0, 0.5)
+    assert args.angle == 30.0 and _parser().parse_args(["--angle=-45"]).angle == -45.0
     assert args.output == pathlib.Path("conventions.png")
     assert _parser().parse_args(["--output-size", "4"]).output_size == (4, 4)
 
@@ -216,6 +237,7 @@ def test_flags_are_parsed():
         (["--spatial-scale", "0"], "argument --spatial-scale: spatial-scale must be finite and > 0"),
         (["--spatial-scale", "inf"], "argument --spatial-scale: spatial-scale must be finite and > 0"),
         (["--output", "fig.jpg"], "argument --output: output must be a .png path"),
+        (["--angle", "nan"], "argument --angle: angle must be finite"),
     ],
 )
 def test_bad_flags_are_clear_errors(flags, message, capsys):
@@ -241,6 +263,7 @@ def test_too_many_samples_is_a_clear_error(tmp_path, capsys):
         ({"output_size": 0}, ValueError, "output_size"),
         ({"sampling_ratio": 1.5}, TypeError, "sampling_ratio"),
         ({"spatial_scale": -1.0}, ValueError, "spatial_scale"),
+        ({"angle": float("inf")}, ValueError, "angle"),
     ],
 )
 def test_figure_rejects_bad_arguments(kwargs, error, match):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jax_roialign.tools.arg_specs import WORKLOADS, Workload
 from jax_roialign.tools.bench import compile_time
-from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers
+from jax_roialign.tools.bench.peers import PEER_OPS, PEERS, RUNNERS, installed_peers
 from jax_roialign.tools.bench.report import markdown_table, plot_scaling
 from jax_roialign.tools.bench.timing import time_ours
 from jax_roialign.tools.environment import device_tag, environment
@@ -40,7 +40,8 @@ def run_workload(workload: Workload, impls: Sequence[str], peers: Sequence[str],
     """{runner name: timings} for one workload."""
     rows = {f"jax_roialign[{impl}]": time_ours(workload, impl, repeats) for impl in impls}
     for peer in peers:
-        rows[peer] = RUNNERS[peer](workload, threads, repeats)
+        if workload.op in PEER_OPS[peer]:
+            rows[peer] = RUNNERS[peer](workload, threads, repeats)
     return rows
 
 

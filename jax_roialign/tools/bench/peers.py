@@ -14,9 +14,12 @@ from jax_roialign.tools.arg_specs import Workload
 from jax_roialign.tools.bench.timing import median_seconds
 
 PEERS = ("torchvision", "onnxruntime", "tensorflow")
+# The workload ops each peer has (roi_align_rotated has none installable here: Detectron2 and mmcv).
+PEER_OPS = {"torchvision": ("roi_align", "ps_roi_align"), "onnxruntime": ("roi_align",), "tensorflow": ("roi_align",)}
 
 
 def time_torchvision(workload: Workload, threads: int, repeats: int) -> dict:
+    """torchvision.ops.roi_align or ps_roi_align (the workload's op), NCHW, in this process."""
     import torch
     import torchvision
 
@@ -26,7 +29,7 @@ def time_torchvision(workload: Workload, threads: int, repeats: int) -> dict:
     rois = torch.from_numpy(np.concatenate([idx[:, None].astype(np.float32), boxes], axis=1))
     cot = torch.from_numpy(
         np.random.default_rng(1)
-        .standard_normal((workload.num_boxes,) + (workload.output_size,) * 2 + (workload.channels,))
+        .standard_normal((workload.num_boxes,) + (workload.output_size,) * 2 + (workload.output_channels,))
         .astype(np.float32)
         .transpose(0, 3, 1, 2)
         .copy()
@@ -35,16 +38,18 @@ def time_torchvision(workload: Workload, threads: int, repeats: int) -> dict:
         "output_size": workload.output_size,
         "spatial_scale": workload.spatial_scale,
         "sampling_ratio": workload.sampling_ratio if workload.sampling_ratio > 0 else -1,
-        "aligned": workload.aligned,
     }
+    if workload.op == "roi_align":
+        kw["aligned"] = workload.aligned
+    op = getattr(torchvision.ops, workload.op)
 
     def forward():
         with torch.no_grad():
-            torchvision.ops.roi_align(feats, rois, **kw)
+            op(feats, rois, **kw)
 
     def forward_backward():
         leaf = feats.detach().requires_grad_(True)
-        torchvision.ops.roi_align(leaf, rois, **kw).backward(cot)
+        op(leaf, rois, **kw).backward(cot)
 
     return {
         "forward_ms": 1e3 * median_seconds(forward, repeats),

@@ -25,18 +25,19 @@ def time_ours(workload: Workload, impl: str, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jax_roialign import roi_align
+    import jax_roialign
 
+    op = getattr(jax_roialign, workload.op)
     x, boxes, idx = (jnp.asarray(a) for a in workload.arrays())
     cot = jnp.asarray(
         np.random.default_rng(1).standard_normal(
-            (workload.num_boxes,) + (workload.output_size,) * 2 + (workload.channels,)
+            (workload.num_boxes,) + (workload.output_size,) * 2 + (workload.output_channels,)
         ),
         x.dtype,
     )
 
     def pool(x, boxes):
-        return roi_align(x, boxes, workload.output_size, batch_indices=idx, impl=impl, **workload.kwargs())
+        return op(x, boxes, workload.output_size, batch_indices=idx, impl=impl, **workload.kwargs())
 
     # Each function is compiled once, ahead of time, and the compiled executables are timed.
     start = time.perf_counter()

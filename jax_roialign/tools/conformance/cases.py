@@ -11,7 +11,7 @@ import functools
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -26,11 +26,16 @@ DTYPE_TAG = {"float64": "f64", "float32": "f32"}
 
 
 class Case(TypedDict):
-    """One fixture case: a unique name, the op's parameters, and its input arrays."""
+    """One fixture case: a unique name, the op's parameters, and its input arrays.
+
+    fixture, when present, names the fixture file that holds the case
+    (``tests/fixtures/<framework>.<fixture>.npz``; default ``<framework>.npz``).
+    """
 
     name: str
     params: dict[str, Any]
     inputs: dict[str, np.ndarray]
+    fixture: NotRequired[str]
 
 
 def case_rng(name: str) -> np.random.Generator:
@@ -274,9 +279,79 @@ def multi_scale_case(spec: MultiScaleSpec) -> Case:
     return {"name": spec.name, "params": params, "inputs": inputs}
 
 
+# Feature map (N, H, W) of the position-sensitive cases: at most 8 x 8, so adaptive grids compile one window tier.
+PS_MAP = (2, 7, 8)
+# (op, sampling_ratio, spatial_scale, output_size, output channels, dtype); sampling_ratio None for ps_roi_pool.
+PS_TABLE: list[tuple[str, int | None, float, tuple[int, int], int, str]] = [
+    ("ps_roi_align", -1, 1.0, (2, 2), 2, "float64"),
+    ("ps_roi_align", 2, 0.5, (3, 3), 1, "float64"),
+    ("ps_roi_align", -1, 0.25, (2, 3), 1, "float32"),
+    ("ps_roi_align", 2, 1 / 16, (2, 3), 2, "float32"),
+    ("ps_roi_pool", None, 0.5, (3, 3), 1, "float64"),
+    ("ps_roi_pool", None, 1.0, (2, 3), 2, "float32"),
+]
+
+
+def ps_edge_boxes(height: int, width: int, out_h: int, out_w: int) -> np.ndarray:
+    """The edge boxes plus ps_roi_pool's own edges: corners exactly on .5 (rounding ties, -0.5 too),
+    the whole map and the last row and column (which torchvision's forward pass never reads)."""
+    extra = [[1.5, -0.5, 4.5, 2.5], [0.0, 0.0, width, height], [width - 2.0, height - 2.0, width, height]]
+    return np.concatenate([edge_boxes_on_map(height, width, out_h, out_w), np.asarray(extra)])
+
+
+def ps_roi_pool_backward_differs(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """(K,) bool: boxes for which torchvision's ps_roi_pool backward may differ from the derivative of its forward.
+
+    The backward clips bins to [0, H] x [0, W] where the forward clips to [0, H - 1] x
+    [0, W - 1], and rounds corners in float32: so any box with a bin reaching the last row
+    or column, or a scaled corner within 1e-6 of a .5, is flagged (erring on that side).
+    """
+    _, height, width = PS_MAP
+    scaled = boxes * scale
+    tie = np.any(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6, axis=1)
+    corner = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # round half away from zero
+    reaches = np.zeros(len(boxes), bool)
+    for lo, hi, length in ((0, 2, width), (1, 3, height)):
+        end = corner[:, lo] + np.maximum(corner[:, hi] - corner[:, lo], 1.0)  # the last bin's end, unclipped
+        reaches |= end > length - 1
+    return tie | reaches
+
+
+def ps_roi_cases() -> list[Case]:
+    """torchvision.ops.ps_roi_align / ps_roi_pool cases from PS_TABLE, each with every edge-case box.
+
+    ps_roi_pool's cotangent is zero on the boxes of :func:`ps_roi_pool_backward_differs`
+    (listed in params["cotangent_zero_boxes"]), so that its grad_input compares
+    torchvision's backward with the derivative of the forward where the two agree.
+    """
+    n, height, width = PS_MAP
+    cases = []
+    for op, sr, scale, (ph, pw), c_out, dtype in PS_TABLE:
+        ratio = "" if sr is None else f".sr{sr}"
+        name = f"{op}{ratio}.scale{fmt(scale)}.out{ph}x{pw}.cout{c_out}.{DTYPE_TAG[dtype]}"
+        rng = case_rng(name)
+        boxes = np.concatenate([ps_edge_boxes(height, width, ph, pw), random_boxes_on_map(rng, 2, height, width)])
+        boxes = boxes / scale
+        params: dict[str, Any] = {"op": op, "dtype": dtype, "output_size": [ph, pw], "spatial_scale": scale}
+        cotangent = features(rng, (len(boxes), c_out, ph, pw), dtype)
+        if sr is None:
+            differs = ps_roi_pool_backward_differs(boxes, scale)
+            cotangent[differs] = 0
+            params["cotangent_zero_boxes"] = np.flatnonzero(differs).tolist()
+        else:
+            params["sampling_ratio"] = sr
+        inputs = {
+            "input": features(rng, (n, c_out * ph * pw, height, width), dtype),
+            "rois": torchvision_rois(boxes, n, dtype),
+            "cotangent": cotangent,
+        }
+        cases.append({"name": name, "params": params, "inputs": inputs, "fixture": "ps_roi"})
+    return cases
+
+
 def torchvision_cases() -> list[Case]:
-    """All torchvision cases: roi_align, roi_pool and MultiScaleRoIAlign."""
-    return roi_align_cases() + roi_pool_cases() + [multi_scale_case(s) for s in MULTI_SCALE_SPECS]
+    """All torchvision cases: roi_align, roi_pool, MultiScaleRoIAlign, ps_roi_align and ps_roi_pool."""
+    return roi_align_cases() + roi_pool_cases() + [multi_scale_case(s) for s in MULTI_SCALE_SPECS] + ps_roi_cases()
 
 
 ORT_VARIANTS = [(10, "output_half_pixel"), (16, "output_half_pixel"), (16, "half_pixel")]
@@ -373,9 +448,52 @@ def crop_and_resize_cases() -> list[Case]:
     return cases
 
 
+# The integer image dtypes tf.image.crop_and_resize accepts (its float32 result reads each pixel as a float).
+TF_INT_DTYPES = ("uint8", "uint16", "int8", "int16", "int32", "int64")
+TF_INT_IMAGE_SHAPE = (2, 6, 7, 3)
+
+
+def int_image(rng: np.random.Generator, dtype: str) -> np.ndarray:
+    """(N, H, W, C) over the dtype's whole range, with its extremes pinned; int32 / int64 images also
+    hold 2**24 + 1 and -(2**24 + 3), which float32 cannot hold (they round)."""
+    info = np.iinfo(dtype)
+    image = rng.integers(info.min, info.max, TF_INT_IMAGE_SHAPE, dtype=dtype, endpoint=True)
+    image[0, 0, 0, 0], image[0, 0, 1, 0], image[1, 5, 6, 2], image[1, 5, 5, 2] = info.min, info.max, info.max, info.min
+    if dtype in ("int32", "int64"):
+        image[0, 2, 3, 1], image[1, 3, 3, 0] = 2**24 + 1, -(2**24 + 3)
+    return image
+
+
+def crop_and_resize_int_cases() -> list[Case]:
+    """Integer images of every dtype TF accepts x (bilinear crop 3x5, nearest crop 1x4 with extrapolation 0.75)."""
+    cases = []
+    for dtype in TF_INT_DTYPES:
+        for method, (ch, cw), extrapolation in (("bilinear", (3, 5), 0.0), ("nearest", (1, 4), 0.75)):
+            name = f"crop_and_resize.{dtype}.{method}.crop{ch}x{cw}.extrap{fmt(extrapolation)}"
+            rng = case_rng(name)
+            lo = rng.uniform(0.0, 0.6, (2, 2))
+            boxes = np.concatenate([TF_EDGE_BOXES, np.concatenate([lo, lo + rng.uniform(0.1, 0.4, (2, 2))], axis=1)])
+            params = {
+                "op": "crop_and_resize",
+                "dtype": "float32",
+                "image_dtype": dtype,
+                "crop_size": [ch, cw],
+                "method": method,
+                "extrapolation_value": extrapolation,
+            }
+            inputs = {
+                "image": int_image(rng, dtype),
+                "boxes": boxes.astype(np.float32),
+                "box_indices": batch_of(len(boxes), TF_INT_IMAGE_SHAPE[0]).astype(np.int32),
+                "cotangent": features(rng, (len(boxes), ch, cw, TF_INT_IMAGE_SHAPE[3]), "float32"),
+            }
+            cases.append({"name": name, "params": params, "inputs": inputs, "fixture": "int_images"})
+    return cases
+
+
 def tensorflow_cases() -> list[Case]:
-    """All tensorflow cases (crop_and_resize)."""
-    return crop_and_resize_cases()
+    """All tensorflow cases (crop_and_resize on float and on integer images)."""
+    return crop_and_resize_cases() + crop_and_resize_int_cases()
 
 
 ONNX_DEFAULTS = {"mode": "avg", "output_height": 1, "output_width": 1, "sampling_ratio": 0, "spatial_scale": 1.0}

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_roialign.compat import onnx, tensorflow, torchvision
+from jax_roialign.core import position_sensitive
 
 ROUNDING = {"float64": 1e-6, "float32": 1e-5}
 
@@ -82,6 +83,20 @@ def _torchvision_roi_op(
     ]
 
 
+def _torchvision_ps_roi_op(
+    op: Callable[..., jax.Array], params: dict, arrays: dict[str, np.ndarray]
+) -> list[FieldResult]:
+    """Output and input gradient of torchvision.ops.ps_roi_align or ps_roi_pool, and the channel each bin reads.
+
+    ps_roi_pool cases carry a cotangent that is zero on the boxes where torchvision's
+    backward is not the derivative of its forward (params["cotangent_zero_boxes"]).
+    """
+    results = _torchvision_roi_op(op, params, arrays)
+    mapping = position_sensitive.channel_mapping(arrays["output"].shape[1], tuple(params["output_size"]))
+    mapping = np.broadcast_to(mapping, arrays["channel_mapping"].shape)
+    return [*results, compare("channel_mapping", mapping, arrays["channel_mapping"], 0.0, 0.0)]
+
+
 def _torchvision_multi_scale_roi_align(params: dict, arrays: dict[str, np.ndarray]) -> list[FieldResult]:
     dtype = params["dtype"]
     feats = {name: jnp.asarray(arrays[f"feat.{name}"], dtype) for name in params["featmap_names"]}
@@ -128,7 +143,11 @@ def _onnx_backend_roi_align(params: dict, arrays: dict[str, np.ndarray], impl: s
 
 
 def _tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]) -> list[FieldResult]:
-    """Output, image gradient and (bilinear) box gradient of tf.image.crop_and_resize."""
+    """Output, image gradient (float images) and box gradient (bilinear) of tf.image.crop_and_resize.
+
+    Integer images go in as they are (NumPy arrays of their dtype, int64 included) and
+    have no gradient, in TF too.
+    """
 
     def f(image, boxes):
         return tensorflow.crop_and_resize(
@@ -140,12 +159,18 @@ def _tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]) -> 
             params["extrapolation_value"],
         )
 
-    out, vjp = jax.vjp(f, jnp.asarray(arrays["image"], jnp.float32), jnp.asarray(arrays["boxes"], jnp.float32))
-    grad_image, grad_boxes = vjp(jnp.asarray(arrays["cotangent"], jnp.float32))
-    results = [
-        compare_rounding("output", out, arrays["output"], "float32"),
-        compare_rounding("grad_image", grad_image, arrays["grad_image"], "float32"),
-    ]
+    boxes, cotangent = jnp.asarray(arrays["boxes"], jnp.float32), jnp.asarray(arrays["cotangent"], jnp.float32)
+    if "image_dtype" in params:
+        out, vjp = jax.vjp(lambda b: f(arrays["image"], b), boxes)
+        (grad_boxes,) = vjp(cotangent)
+        results = [compare_rounding("output", out, arrays["output"], "float32")]
+    else:
+        out, vjp = jax.vjp(f, jnp.asarray(arrays["image"], jnp.float32), boxes)
+        grad_image, grad_boxes = vjp(cotangent)
+        results = [
+            compare_rounding("output", out, arrays["output"], "float32"),
+            compare_rounding("grad_image", grad_image, arrays["grad_image"], "float32"),
+        ]
     if "grad_boxes" in arrays:
         # Box gradients sum many products of differences: float32 cancellation, hence 1e-4.
         results.append(compare_rounding("grad_boxes", grad_boxes, arrays["grad_boxes"], "float32", tol=1e-4))
@@ -156,6 +181,8 @@ COMPARISONS: dict[tuple[str, str], Callable[[dict, dict[str, np.ndarray]], list[
     ("torchvision", "roi_align"): functools.partial(_torchvision_roi_op, torchvision.roi_align),
     ("torchvision", "roi_pool"): functools.partial(_torchvision_roi_op, torchvision.roi_pool),
     ("torchvision", "multi_scale_roi_align"): _torchvision_multi_scale_roi_align,
+    ("torchvision", "ps_roi_align"): functools.partial(_torchvision_ps_roi_op, torchvision.ps_roi_align),
+    ("torchvision", "ps_roi_pool"): functools.partial(_torchvision_ps_roi_op, torchvision.ps_roi_pool),
     ("onnxruntime", "roi_align"): _onnxruntime_roi_align,
     ("onnx_backend", "roi_align"): _onnx_backend_roi_align,
     ("tensorflow", "crop_and_resize"): _tensorflow_crop_and_resize,

@@ -36,8 +36,13 @@ def _torch_vjp(fn: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray) -
     return out.detach().numpy(), xt.grad.numpy()
 
 
+def _kwargs(params: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: params[name] for name in names}
+
+
 def run_torchvision(case: Case) -> dict[str, np.ndarray]:
-    """Run one torchvision case (CPU); roi_align / roi_pool also return grad_input."""
+    """Run one torchvision case (CPU); roi_align / roi_pool / ps_roi_align / ps_roi_pool also return grad_input,
+    and the position-sensitive ops their channel_mapping."""
     import torch
     from torchvision import ops
 
@@ -56,6 +61,23 @@ def run_torchvision(case: Case) -> dict[str, np.ndarray]:
             out = pooler(feats, boxes, [tuple(s) for s in p["image_shapes"]])
         return {"output": out.numpy()}
     rois = torch.from_numpy(x["rois"])
+    size = tuple(p["output_size"])
+    if p["op"] in ("ps_roi_align", "ps_roi_pool"):
+        # The Python ops return the output only; the registered ops also give the channel each bin read.
+        if p["op"] == "ps_roi_align":
+            fn = functools.partial(
+                ops.ps_roi_align, boxes=rois, output_size=size, **_kwargs(p, "spatial_scale", "sampling_ratio")
+            )
+            _, mapping = torch.ops.torchvision.ps_roi_align(
+                torch.from_numpy(x["input"]), rois, p["spatial_scale"], *size, p["sampling_ratio"]
+            )
+        else:
+            fn = functools.partial(ops.ps_roi_pool, boxes=rois, output_size=size, spatial_scale=p["spatial_scale"])
+            _, mapping = torch.ops.torchvision.ps_roi_pool(
+                torch.from_numpy(x["input"]), rois, p["spatial_scale"], *size
+            )
+        output, grad_input = _torch_vjp(fn, x["input"], x["cotangent"])
+        return {"output": output, "grad_input": grad_input, "channel_mapping": mapping.numpy()}
     if p["op"] == "roi_align":
         fn = functools.partial(
             ops.roi_align,
@@ -113,13 +135,15 @@ def run_onnxruntime(case: Case) -> dict[str, np.ndarray]:
 
 
 def run_tensorflow(case: Case) -> dict[str, np.ndarray]:
-    """crop_and_resize and its VJP (GradientTape); grad_boxes only for bilinear."""
+    """crop_and_resize and its VJP (GradientTape); grad_image for float images, grad_boxes for bilinear."""
     import tensorflow as tf
 
     p, x = case["params"], case["inputs"]
     image, boxes = tf.constant(x["image"]), tf.constant(x["boxes"])
+    # An integer image has no gradient in TF; only float tensors are watched.
+    watched = [boxes] if image.dtype.is_integer else [image, boxes]
     with tf.GradientTape() as tape:
-        tape.watch([image, boxes])
+        tape.watch(watched)
         output = tf.image.crop_and_resize(
             image,
             boxes,
@@ -128,10 +152,12 @@ def run_tensorflow(case: Case) -> dict[str, np.ndarray]:
             method=p["method"],
             extrapolation_value=p["extrapolation_value"],
         )
-    grad_image, grad_boxes = tape.gradient(output, [image, boxes], output_gradients=tf.constant(x["cotangent"]))
-    result = {"output": output.numpy(), "grad_image": grad_image.numpy()}
+    grads = tape.gradient(output, watched, output_gradients=tf.constant(x["cotangent"]))
+    result = {"output": output.numpy()}
+    if not image.dtype.is_integer:
+        result["grad_image"] = grads[0].numpy()
     if p["method"] == "bilinear":
-        result["grad_boxes"] = grad_boxes.numpy()
+        result["grad_boxes"] = grads[-1].numpy()
     return result
 
 
@@ -175,7 +201,7 @@ FRAMEWORKS = {
             "torchvision",
             ("torch", "torchvision"),
             ("torch", "torchvision"),
-            ("roi_align", "roi_pool", "multi_scale_roi_align"),
+            ("roi_align", "roi_pool", "multi_scale_roi_align", "ps_roi_align", "ps_roi_pool"),
             torchvision_cases,
             run_torchvision,
         ),

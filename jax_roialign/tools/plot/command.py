@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from jax_roialign.conventions import check_spatial_scale, output_size_pair
 from jax_roialign.tools.plot.figure import png_path, save_conventions_figure
-from jax_roialign.tools.plot.scene import DEFAULT_BOX, DEFAULT_OUTPUT_SIZE, DEFAULT_SAMPLING_RATIO, check_box
+from jax_roialign.tools.plot.scene import (
+    DEFAULT_ANGLE,
+    DEFAULT_BOX,
+    DEFAULT_OUTPUT_SIZE,
+    DEFAULT_SAMPLING_RATIO,
+    check_box,
+)
 
 
 def _argument(parse):
@@ -61,8 +68,16 @@ def parse_sampling_ratio(text: str) -> int:
     return _number(text, int, "sampling-ratio")
 
 
+def parse_angle(text: str) -> float:
+    """A finite number of degrees."""
+    value = _number(text, float, "angle")
+    if not math.isfinite(value):
+        raise ValueError(f"angle must be finite, got {text!r}")
+    return value
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``plot``: --output, --box, --output-size, --sampling-ratio, --spatial-scale."""
+    """Flags of ``plot``: --output, --box, --output-size, --sampling-ratio, --spatial-scale, --angle."""
     parser.add_argument(
         "--output",
         type=_argument(png_path),
@@ -98,6 +113,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="box-to-map scale (default: 1)",
     )
+    parser.add_argument(
+        "--angle",
+        type=_argument(parse_angle),
+        default=DEFAULT_ANGLE,
+        metavar="DEGREES",
+        help=f"angle of the rotated panels, counter-clockwise (default: {DEFAULT_ANGLE:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             output_size=args.output_size,
             sampling_ratio=args.sampling_ratio,
             spatial_scale=args.spatial_scale,
+            angle=args.angle,
         )
     except ValueError as err:
         print(f"jax-roialign plot: error: {err}", file=sys.stderr)

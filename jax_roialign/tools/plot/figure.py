@@ -14,14 +14,17 @@ import numpy as np
 
 from jax_roialign.tools.demo import MAP
 from jax_roialign.tools.plot.scene import (
+    DEFAULT_ANGLE,
     DEFAULT_BOX,
     DEFAULT_OUTPUT_SIZE,
     DEFAULT_SAMPLING_RATIO,
     CornerTerms,
     Panel,
+    RotatedPanel,
     Scene,
     make_scene,
     panels,
+    rotated_panel,
 )
 
 if TYPE_CHECKING:
@@ -141,6 +144,46 @@ def _draw_panel(ax, panel: Panel, scene: Scene, feature_map: np.ndarray) -> None
     ax.text(0.0, -0.125, "\n".join(panel.calls), fontsize=8.5, family="monospace", **below)
 
 
+def _draw_rotated_panel(ax, panel: RotatedPanel, feature_map: np.ndarray) -> None:
+    """A rotated panel: the map, the turned box and its bins, the samples and the captions."""
+    import matplotlib.patches as patches
+    from matplotlib.collections import LineCollection
+
+    height, width = feature_map.shape
+    _draw_map(ax, feature_map)
+    style = {"closed": True, "zorder": 5}
+    ax.add_patch(patches.Polygon(panel.outline, fill=False, ec="black", ls="--", lw=2.0, gid="box", **style))
+    ax.add_patch(patches.Polygon(panel.first_bin, color="#ffb000", alpha=0.35, gid="first-bin", **style))
+    ax.add_collection(LineCollection(panel.bin_lines, colors="#1f5fbf", lw=1.6, zorder=4, gid="bin-edges"))
+    dots = {"color": "#d62728", "zorder": 6}
+    points, valid = panel.samples, panel.valid
+    ax.scatter(*points[valid].T, s=30, ec="white", lw=0.6, gid="samples", **dots)
+    if not valid.all():
+        ax.scatter(*points[~valid].T, s=36, marker="x", gid="samples-outside", **dots)
+    extent = np.concatenate([[[-0.5, -0.5], [width - 0.5, height - 0.5]], panel.outline, points])
+    ax.set_xlim(extent[:, 0].min() - 0.3, extent[:, 0].max() + 0.3)
+    ax.set_ylim(extent[:, 1].max() + 0.3, extent[:, 1].min() - 0.3)  # rows grow downwards
+    ax.set_aspect("equal")
+    ax.set_xticks(range(width))
+    ax.set_yticks(range(height))
+    ax.tick_params(labelsize=8, length=2)
+    ax.set_xlabel("column", fontsize=8, labelpad=1)
+    ax.set_ylabel("row", fontsize=8, labelpad=1)
+    ax.set_title(panel.title, fontsize=11)
+    ax.set_label(panel.key)
+    below = {"transform": ax.transAxes, "va": "top"}
+    ax.text(
+        0.0,
+        -0.085,
+        f"shaded first bin: out[0, 0] = {panel.first_value:g}",
+        fontsize=10,
+        weight="bold",
+        color="#b36b00",
+        **below,
+    )
+    ax.text(0.0, -0.125, "\n".join(panel.calls), fontsize=8.5, family="monospace", **below)
+
+
 def _draw_corner_terms(ax, terms: CornerTerms) -> None:
     """Lines from each sample of the first bin to its four corner pixels, widths = weights."""
     from matplotlib.collections import LineCollection
@@ -192,23 +235,27 @@ def conventions_figure(
     *,
     sampling_ratio: int = DEFAULT_SAMPLING_RATIO,
     spatial_scale: float = 1.0,
+    angle: float = DEFAULT_ANGLE,
 ) -> Figure:
-    """The figure: one box on the seed's 6x6 map under four conventions, side by side.
+    """The figure: one box on the seed's 6x6 map under four conventions, and turned by angle, side by side.
 
     Arguments as :func:`make_scene` (ValueError / TypeError on bad ones, also when a
     panel would draw more than MAX_SAMPLES_PER_AXIS samples per axis).  Each axes is
     labelled with its panel key (``ax.get_label()``: "aligned", "legacy",
-    "corner_max", "crop_and_resize"); artists carry gids ("samples",
-    "samples-outside", "bin-edges", "crop", "first-bin", "box", "taps", "max-term") so
-    the drawn coordinates can be read back.  The Figure sits on an Agg canvas (no
-    pyplot); ImportError without matplotlib.
+    "corner_max", "crop_and_resize", "rotated", "rotated_clockwise"); artists carry
+    gids ("samples", "samples-outside", "bin-edges", "crop", "first-bin", "box",
+    "taps", "max-term") so the drawn coordinates can be read back.  The Figure sits on
+    an Agg canvas (no pyplot); ImportError without matplotlib.
     """
-    scene = make_scene(box, output_size, sampling_ratio, spatial_scale)
-    fig = _agg_figure((11.5, 14.0))  # first: a missing matplotlib fails before any computation
+    scene = make_scene(box, output_size, sampling_ratio, spatial_scale, angle)
+    fig = _agg_figure((11.5, 20.5))  # first: a missing matplotlib fails before any computation
     drawn = panels(scene)
-    axes = fig.subplots(2, 2).reshape(-1)
-    for ax, panel in zip(axes, drawn, strict=True):
+    turned = (rotated_panel(scene, clockwise=False), rotated_panel(scene, clockwise=True))
+    axes = fig.subplots(3, 2).reshape(-1)
+    for ax, panel in zip(axes, drawn, strict=False):
         _draw_panel(ax, panel, scene, MAP)
+    for ax, panel in zip(axes[len(drawn) :], turned, strict=True):
+        _draw_rotated_panel(ax, panel, MAP)
     legend: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -219,10 +266,11 @@ def conventions_figure(
     fig.suptitle(
         f"Where RoIAlign samples box ({box_text}) (x1, y1, x2, y2), spatial_scale {scene.spatial_scale:g},\n"
         f"output {scene.output_size[0]}x{scene.output_size[1]}, sampling_ratio {ratio}, "
-        "on a 6x6 map X[row, col] = 10 row + col (numbers in the pixels)",
+        "on a 6x6 map X[row, col] = 10 row + col (numbers in the pixels);\n"
+        f"bottom row: the same box turned by {scene.angle:g} degrees about its centre",
         fontsize=12,
     )
-    fig.subplots_adjust(left=0.05, right=0.98, top=0.91, bottom=0.155, wspace=0.15, hspace=0.45)
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.93, bottom=0.11, wspace=0.15, hspace=0.42)
     return fig
 
 

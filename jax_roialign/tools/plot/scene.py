@@ -2,11 +2,15 @@
 
 One box over the demo's 6x6 feature map (``X[row, col] = 10 * row + col``), four panels:
 half-pixel RoIAlign (``aligned=True``), legacy RoIAlign (``aligned=False``),
-onnxruntime's corner-term max, and TensorFlow's crop_and_resize.  Nothing is re-derived
-here: bin edges and sample coordinates come from ``jax_roialign.core.sampling``
-(``axis_bins``, ``sample_coordinate``, ``bilinear_taps``, ``crop_axis_coordinates``),
+onnxruntime's corner-term max, and TensorFlow's crop_and_resize; and two rotated panels,
+the same box turned by ``angle`` degrees counter-clockwise (Detectron2's and mmcv's
+positive angle) and with mmcv's ``clockwise=True``.  Nothing is re-derived here: bin
+edges and sample coordinates come from ``jax_roialign.core.sampling`` (``axis_bins``,
+``sample_coordinate``, ``bilinear_taps``, ``crop_axis_coordinates``) and
+``jax_roialign.core.rotated`` (``rotated_bins``, ``sample_point``, ``frame_to_map``),
 and each panel's pooled value of the first bin from ``jax_roialign.roi_align`` /
-``compat.tensorflow.crop_and_resize``, so the picture is true by construction.
+``roi_align_rotated`` / ``compat.tensorflow.crop_and_resize``, so the picture is true by
+construction.
 
 Frame: the library's read frame, in which pixel (row, col) has its value at the
 integer point (col, row) (matplotlib's ``imshow`` frame).  A box edge at image
@@ -26,13 +30,14 @@ import numpy as np
 
 import jax_roialign as jr
 from jax_roialign.compat import tensorflow
-from jax_roialign.conventions import check_spatial_scale, output_size_pair
-from jax_roialign.core import sampling
+from jax_roialign.conventions import RotatedSpec, check_spatial_scale, output_size_pair
+from jax_roialign.core import rotated, sampling
 from jax_roialign.tools.demo import MAP
 
 DEFAULT_BOX: tuple[float, float, float, float] = (1.0, 1.0, 3.0, 3.0)
 DEFAULT_OUTPUT_SIZE = 2
 DEFAULT_SAMPLING_RATIO = 2
+DEFAULT_ANGLE = 30.0  # degrees, for the rotated panels
 # Beyond this many samples per axis (output size x grid) the panels turn into solid ink.
 MAX_SAMPLES_PER_AXIS = 64
 
@@ -78,6 +83,26 @@ class Panel(NamedTuple):
     corner_terms: CornerTerms | None = None
 
 
+class RotatedPanel(NamedTuple):
+    """One rotated convention: where its samples fall (not separable per axis) and its first bin's value.
+
+    samples (S, 2) and valid (S,): every sample as (x, y) in the read frame, bins and then
+    samples row-major, and whether it reads the map (within [-1, size] on both axes);
+    outline (4, 2): the box's corners; bin_lines (L, 2, 2): the bin boundaries as
+    segments; first_bin (4, 2): the corners of bin (0, 0).
+    """
+
+    key: str
+    title: str
+    calls: tuple[str, ...]
+    samples: np.ndarray
+    valid: np.ndarray
+    outline: np.ndarray
+    bin_lines: np.ndarray
+    first_bin: np.ndarray
+    first_value: float
+
+
 class Scene(NamedTuple):
     """The validated inputs of the figure (see :func:`make_scene`)."""
 
@@ -85,6 +110,7 @@ class Scene(NamedTuple):
     output_size: tuple[int, int]
     sampling_ratio: int
     spatial_scale: float
+    angle: float = DEFAULT_ANGLE
 
 
 def check_box(box: object) -> tuple[float, float, float, float]:
@@ -108,16 +134,23 @@ def make_scene(
     output_size: int | tuple[int, int] = DEFAULT_OUTPUT_SIZE,
     sampling_ratio: int = DEFAULT_SAMPLING_RATIO,
     spatial_scale: float = 1.0,
+    angle: float = DEFAULT_ANGLE,
 ) -> Scene:
     """Validate the figure's inputs; ValueError / TypeError names the argument and value.
 
     box is (x1, y1, x2, y2) in input-image pixels (x1 <= x2, y1 <= y2, finite);
     output_size an int or (out_h, out_w), each >= 1; sampling_ratio an int, <= 0 for
-    adaptive; spatial_scale a finite number > 0.
+    adaptive; spatial_scale a finite number > 0; angle (degrees, the rotated panels) a
+    finite number.
     """
     if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, int):
         raise TypeError(f"sampling_ratio must be an int, got {sampling_ratio!r}")
-    return Scene(check_box(box), output_size_pair(output_size), sampling_ratio, check_spatial_scale(spatial_scale))
+    if isinstance(angle, bool) or not isinstance(angle, (int, float)):
+        raise TypeError(f"angle must be a number (degrees), got {angle!r}")
+    if not math.isfinite(angle):
+        raise ValueError(f"angle must be finite, got {angle!r}")
+    scale = check_spatial_scale(spatial_scale)
+    return Scene(check_box(box), output_size_pair(output_size), sampling_ratio, scale, float(angle))
 
 
 # The geometry below is a handful of tiny array programs; one compiled call each is far
@@ -282,4 +315,92 @@ def panels(scene: Scene, feature_map: np.ndarray = MAP) -> tuple[Panel, ...]:
             crop_axis(nx1, nx2, out_w, width),
             float(crop[0, 0, 0, 0]),
         ),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "grid"))
+def _rotated_geometry(box: jax.Array, spec: RotatedSpec, grid: tuple[int, int]) -> tuple[jax.Array, ...]:
+    """(y, x) of every sample (out_h, out_w, gh, gw) and of the outline, bin lines and first bin, from core.rotated."""
+    bins = rotated.expand(rotated.rotated_bins(box, spec), 5)
+    (out_h, out_w), (gh, gw) = spec.output_size, grid
+    index = [jnp.arange(n, dtype=box.dtype) for n in (out_h, out_w, gh, gw)]
+    p, q, iy, ix = jnp.meshgrid(*index, indexing="ij")
+    samples = rotated.sample_point(bins, p[None], q[None], iy[None], ix[None])
+    flat = jax.tree.map(lambda a: a.reshape(()), bins)
+    half_h, half_w = -flat.y.start, -flat.x.start
+    corners = (jnp.stack([-half_h, -half_h, half_h, half_h]), jnp.stack([-half_w, half_w, half_w, -half_w]))
+    rows = flat.y.start + jnp.arange(out_h + 1, dtype=box.dtype) * flat.y.bin_size  # lines along the width
+    cols = flat.x.start + jnp.arange(out_w + 1, dtype=box.dtype) * flat.x.bin_size  # lines along the height
+    ends_h, ends_w = jnp.stack([-half_w, half_w]), jnp.stack([-half_h, half_h])
+    lines = (
+        jnp.concatenate([jnp.broadcast_to(rows[:, None], (out_h + 1, 2)), ends_w[None].repeat(out_w + 1, 0)]),
+        jnp.concatenate([ends_h[None].repeat(out_h + 1, 0), jnp.broadcast_to(cols[:, None], (out_w + 1, 2))]),
+    )
+    first = (
+        jnp.stack([rows[0], rows[0], rows[1], rows[1]]),
+        jnp.stack([cols[0], cols[1], cols[1], cols[0]]),
+    )
+    return (
+        tuple(v[0] for v in samples),
+        rotated.frame_to_map(flat, *corners),
+        rotated.frame_to_map(flat, *lines),
+        rotated.frame_to_map(flat, *first),
+    )
+
+
+def rotated_panel(scene: Scene, clockwise: bool, feature_map: np.ndarray = MAP) -> RotatedPanel:
+    """The scene's box as [cx, cy, w, h, angle] under roi_align_rotated (half-pixel), every number from the library.
+
+    ValueError if a bin would hold more than MAX_SAMPLES_PER_AXIS samples per axis.
+    """
+    height, width = feature_map.shape
+    x1, y1, x2, y2 = scene.box
+    box = jnp.float32([[(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, scene.angle]])
+    spec = RotatedSpec(scene.output_size, scene.spatial_scale, scene.sampling_ratio, True, clockwise)
+    bins = jax.jit(rotated.rotated_bins, static_argnames="spec")(box, spec)
+    grid = (max(int(bins.y.grid[0]), 0), max(int(bins.x.grid[0]), 0))
+    for pooled, g in zip(scene.output_size, grid, strict=True):
+        if pooled * g > MAX_SAMPLES_PER_AXIS:
+            raise ValueError(
+                f"output_size x sampling grid must be <= {MAX_SAMPLES_PER_AXIS} samples per axis to stay legible, "
+                f"got {pooled} x {g} (output_size={scene.output_size}, sampling_ratio={scene.sampling_ratio})"
+            )
+    (ys, xs), outline, lines, first = (np.asarray(v) for v in _rotated_geometry(box, spec, grid))
+    ty, tx = _bilinear_taps(jnp.asarray(ys), height), _bilinear_taps(jnp.asarray(xs), width)
+    valid = np.asarray((ty.w_lo + ty.w_hi > 0) & (tx.w_lo + tx.w_hi > 0)).reshape(-1)
+    value = jr.roi_align_rotated(
+        jnp.asarray(feature_map)[None, :, :, None],
+        box,
+        scene.output_size,
+        spatial_scale=scene.spatial_scale,
+        sampling_ratio=scene.sampling_ratio,
+        clockwise=clockwise,
+    )
+    angle = f"{scene.angle:g}"
+    if clockwise:
+        title = f"rotated RoIAlign, angle {angle} deg, clockwise=True\n(mmcv: the angle negated)"
+        calls = (
+            f"jr.roi_align_rotated(..., [cx, cy, w, h, {angle}], clockwise=True)",
+            f"mmcv roi_align_rotated(angle={math.radians(scene.angle):.4g} rad, clockwise=True)",
+            f"= Detectron2 ROIAlignRotated with angle {-scene.angle:g}",
+            "half-pixel (mmcv aligned=False: no -0.5)",
+        )
+    else:
+        title = f"rotated RoIAlign, angle +{angle} deg\n(counter-clockwise on screen)"
+        calls = (
+            f"jr.roi_align_rotated(..., [cx, cy, w, h, {angle}])",
+            f"Detectron2 ROIAlignRotated (degrees): {angle}",
+            f"mmcv roi_align_rotated (radians): {math.radians(scene.angle):.4g}",
+            "half-pixel: the centre moves by -0.5",
+        )
+    return RotatedPanel(
+        "rotated_clockwise" if clockwise else "rotated",
+        title,
+        calls,
+        np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1),
+        valid,
+        np.stack(outline[::-1], axis=1),
+        np.stack([lines[1], lines[0]], axis=2),
+        np.stack(first[::-1], axis=1),
+        float(value[0, 0, 0, 0]),
     )
