@@ -13,9 +13,20 @@ import functools
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 from jax_roialign import canonical, xla
-from jax_roialign.conventions import RoIAlignSpec, check_choice, check_spatial_scale, output_size_pair
+from jax_roialign.conventions import (
+    RoIAlignSpec,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_spatial_scale,
+    output_size_pair,
+    scale_pair,
+)
+from jax_roialign.core import resize as tables
+from jax_roialign.xla import resize as xla_resize
 
 IMPLS: tuple[str, ...] = ("xla", "pallas")
 
@@ -169,3 +180,144 @@ def crop_and_resize_canonical(
 ) -> jax.Array:
     """Crop-and-resize of an (N, H, W, C) image at (K, 4) normalized [y1, x1, y2, x2] boxes (section 4)."""
     return xla.crop_and_resize(image, boxes, box_indices, crop_size, method, extrapolation_value)
+
+
+RESIZE_METHODS: dict[str, str] = {
+    "nearest": "nearest",
+    "bilinear": "linear",
+    "linear": "linear",
+    "bicubic": "cubic",
+    "cubic": "cubic",
+    "area": "area",
+}
+
+
+@functools.partial(jax.jit, static_argnames=("table_h", "table_w", "fill", "dtype"))
+def resize_canonical(
+    x: jax.Array,
+    table_h: tables.AxisTable,
+    table_w: tables.AxisTable,
+    fill: float = 0.0,
+    dtype: str | None = None,
+) -> jax.Array:
+    """(N, H, W, C) x resampled by two static per-axis tables (``core.resize``): (N, out_h, out_w, C).
+
+    The result has ``dtype`` (default: x's).  Nearest-neighbour tables copy values
+    exactly; other tables compute in float32 (float64 for float64 x), and an integer
+    result is rounded half to even and saturated.  Outputs outside a table take fill.
+    """
+    y = xla_resize.resample(x, table_h, table_w, fill)
+    target = jnp.dtype(x.dtype if dtype is None else dtype)
+    if y.dtype == target:
+        return y
+    if jnp.issubdtype(target, jnp.integer) and not jnp.issubdtype(y.dtype, jnp.integer):
+        return xla_resize.round_to_integer(y, target)
+    return y.astype(target)
+
+
+@functools.partial(jax.jit, static_argnames="rule")
+def resize_integer_canonical(x: jax.Array, rule: object) -> jax.Array:
+    """uint8 (N, H, W, C) x resampled with a framework's integer arithmetic (a rule of ``core.resize``)."""
+    return xla_resize.integer_resample(x, rule)
+
+
+def _resize_axes(
+    shape: tuple[int, int], size: int | tuple[int, int] | None, scale: float | tuple[float, float] | None
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """((out_h, out_w), (scale_h, scale_w)): ONNX's output size and coordinate scale per axis.
+
+    From a size, the scale is float32(out) / float32(in); from a scale, the output is
+    trunc(float32(scale) * float32(in)) and the given scale drives the coordinates.
+    """
+    if (size is None) == (scale is None):
+        raise ValueError(f"give exactly one of size and scale, got size={size!r}, scale={scale!r}")
+    if size is not None:
+        out = output_size_pair(size, name="size")
+        return out, tuple(float(tables.f32(o) / tables.f32(n)) for o, n in zip(out, shape, strict=True))
+    scales = scale_pair(scale)
+    out = tuple(tables.onnx_output_size(n, s) for n, s in zip(shape, scales, strict=True))
+    if min(out) < 1:
+        raise ValueError(f"scale {scale!r} gives an empty output {out} for an input of size {shape}")
+    return out, scales
+
+
+def _check_roi(roi: tuple[float, float, float, float] | None) -> tuple[float, float, float, float]:
+    if roi is None:
+        return (0.0, 0.0, 1.0, 1.0)
+    if not isinstance(roi, (tuple, list)) or len(roi) != 4:
+        raise ValueError(f"roi must be (y1, x1, y2, x2) normalized, got {roi!r}")
+    return tuple(check_finite(v, "roi") for v in roi)
+
+
+def resize(
+    x: jax.Array,
+    size: int | tuple[int, int] | None = None,
+    *,
+    scale: float | tuple[float, float] | None = None,
+    method: str = "bilinear",
+    coordinate_mode: str = "half_pixel",
+    nearest_mode: str = "round_prefer_floor",
+    cubic_coeff_a: float = -0.75,
+    exclude_outside: bool = False,
+    antialias: bool = False,
+    roi: tuple[float, float, float, float] | None = None,
+    extrapolation_value: float = 0.0,
+    data_format: str = "NHWC",
+) -> jax.Array:
+    """Resize with ONNX Resize (opset 19) semantics as onnxruntime computes them (``docs/conventions.md`` 8).
+
+    Args:
+      x: (N, H, W, C) for "NHWC" or (N, C, H, W) for "NCHW"; float32, bfloat16, float16,
+        float64 (x64) or an integer dtype.
+      size: output (out_h, out_w) or an int for both; or give
+      scale: a number or (scale_h, scale_w): output trunc(float32(scale) * float32(in)),
+        and the given scale (not out / in) drives the coordinates.
+      method: "nearest", "bilinear" (= "linear"), "bicubic" (= "cubic") or "area" (the
+        exact mean over each output cell [o / s, (o + 1) / s), half-pixel only).
+      coordinate_mode: ONNX's coordinate_transformation_mode: "half_pixel",
+        "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+        "tf_half_pixel_for_nn" or "tf_crop_and_resize" (with roi and extrapolation_value).
+      nearest_mode: "round_prefer_floor", "round_prefer_ceil", "floor" or "ceil".
+      cubic_coeff_a: the cubic kernel's a (-0.75 as torch and OpenCV; -0.5 as TF and PIL).
+      exclude_outside: cubic taps outside the image get weight 0, the rest renormalized.
+      antialias: widen the linear / cubic filter by in / out when downsampling (ONNX
+        opset 18); ignored for nearest.
+      roi: (y1, x1, y2, x2), the normalized crop of tf_crop_and_resize (default 0, 0, 1, 1).
+      extrapolation_value: value of tf_crop_and_resize outputs whose source lies outside
+        [0, size - 1].
+      data_format: "NHWC" or "NCHW", for x and the result.
+
+    Returns:
+      The resized x in x's dtype and layout.  Linear, cubic and area compute in float32
+      (float64 for float64 x): ``y = Wh x Ww^T`` with one (out, in) weight matrix per
+      axis (``core.resize.onnx_axis``); an integer x is rounded half to even and
+      saturated.  Nearest copies values, exactly, in any dtype.  As onnxruntime, an axis
+      whose scale is exactly 1 is copied (roi ignored) and an output the shape of the input
+      is x itself.  Differentiable in x (nearest: the gradient of a copy).
+    """
+    method = RESIZE_METHODS[check_choice(method, "method", tuple(RESIZE_METHODS))]
+    check_choice(coordinate_mode, "coordinate_mode", tables.COORDINATE_MODES)
+    check_choice(nearest_mode, "nearest_mode", tables.NEAREST_MODES)
+    a = check_finite(cubic_coeff_a, "cubic_coeff_a")
+    exclude_outside = check_bool(exclude_outside, "exclude_outside")
+    antialias = check_bool(antialias, "antialias")
+    fill = check_finite(extrapolation_value, "extrapolation_value")
+    y1, x1, y2, x2 = _check_roi(roi)
+    if method == "area" and coordinate_mode != "half_pixel":
+        raise ValueError(
+            f"method 'area' averages half-pixel cells; coordinate_mode must be 'half_pixel', got {coordinate_mode!r}"
+        )
+    images = canonical.canonical_images(x, data_format)
+    (out_h, out_w), (scale_h, scale_w) = _resize_axes(images.shape[1:3], size, scale)
+    n_h, n_w = images.shape[1:3]
+    if (out_h, out_w) == (n_h, n_w):
+        return jnp.asarray(x)
+    if method == "area":
+        given = size is None
+        table_h = tables.area_axis(n_h, out_h, scale_h if given else None)
+        table_w = tables.area_axis(n_w, out_w, scale_w if given else None)
+    else:
+        common = (method, coordinate_mode, nearest_mode, a, exclude_outside, antialias and method != "nearest")
+        table_h = tables.onnx_axis(n_h, out_h, scale_h, *common, (y1, y2))
+        table_w = tables.onnx_axis(n_w, out_w, scale_w, *common, (x1, x2))
+    return canonical.output_layout(resize_canonical(images, table_h, table_w, fill), data_format)

@@ -8,8 +8,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from jax_roialign.tools.conformance.report import CaseResult, Row, check_framework, markdown_table
 from jax_roialign.tools.conformance import runners
+from jax_roialign.tools.conformance.report import CaseResult, Row, check_framework, markdown_table
 from jax_roialign.tools.environment import environment
 
 
