@@ -2,7 +2,7 @@
 
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.multiscale import multiscale_roi_align
-from jax_roialign.ops import resize, roi_align, roi_pool
+from jax_roialign.ops import paste_masks, resize, roi_align, roi_pool
 
-__all__ = ["RoIAlignSpec", "multiscale_roi_align", "resize", "roi_align", "roi_pool"]
+__all__ = ["RoIAlignSpec", "multiscale_roi_align", "paste_masks", "resize", "roi_align", "roi_pool"]
 __version__ = "0.1.0"

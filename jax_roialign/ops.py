@@ -26,6 +26,8 @@ from jax_roialign.conventions import (
     scale_pair,
 )
 from jax_roialign.core import resize as tables
+from jax_roialign.core.guards import images_in_range
+from jax_roialign.xla import paste_masks as xla_paste
 from jax_roialign.xla import resize as xla_resize
 
 IMPLS: tuple[str, ...] = ("xla", "pallas")
@@ -321,3 +323,108 @@ def resize(
         table_h = tables.onnx_axis(n_h, out_h, scale_h, *common, (y1, y2))
         table_w = tables.onnx_axis(n_w, out_w, scale_w, *common, (x1, x2))
     return canonical.output_layout(resize_canonical(images, table_h, table_w, fill), data_format)
+
+
+@functools.partial(jax.jit, static_argnames=("canvas", "convention", "threshold", "padding"))
+def paste_masks_canonical(
+    masks: jax.Array,
+    boxes: jax.Array,
+    limits: jax.Array,
+    canvas: tuple[int, int],
+    convention: str,
+    threshold: float | None,
+    padding: int = 1,
+) -> jax.Array:
+    """(K, Mh, Mw) masks, (K, 4) boxes, (K, 2) image sizes -> (K, H, W) pasted masks (section 9)."""
+    return xla_paste.paste_masks(masks, boxes, limits, canvas, convention, threshold, padding)
+
+
+def _image_sizes(image_size) -> tuple[tuple[int, int], ...]:
+    """((H, W), ...) from one (H, W) pair or a sequence of per-image pairs."""
+    if (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in image_size)
+    ):
+        return (output_size_pair(tuple(image_size), name="image_size"),)
+    if isinstance(image_size, (tuple, list)) and len(image_size) > 0:
+        return tuple(output_size_pair(tuple(s), name="image_size") for s in image_size)
+    raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+
+
+def paste_masks(
+    masks: jax.Array,
+    boxes: jax.Array,
+    image_size: tuple[int, int] | list[tuple[int, int]],
+    *,
+    convention: str = "torchvision",
+    threshold: float | None = 0.5,
+    batch_indices: jax.Array | None = None,
+) -> jax.Array:
+    """Paste Mask R-CNN masks into their boxes in the image (``docs/conventions.md`` section 9).
+
+    Args:
+      masks: (K, M, M) mask probabilities (or (K, 1, M, M) as torchvision gives them),
+        or per image (N, R, M, M) with boxes (N, R, 4); float (computed in float32, float64
+        for float64) or integer (as float32).
+      boxes: (K, 4) [x1, y1, x2, y2] in image pixels, or (N, R, 4).
+      image_size: (H, W), or a sequence of per-image (H_n, W_n): the output canvas is the
+        largest, and each mask is clipped to its own image (pixels beyond it stay 0).
+      convention: "torchvision" (``paste_masks_in_image``: pad by one pixel, box scaled by
+        (M + 2) / M and truncated to integers, bilinear ``interpolate`` to the box's pixel
+        size) or "detectron2" (``grid_sample`` of every pixel centre at
+        ``(x + 0.5 - x1) / (x2 - x1) * M - 0.5``, zero padding, CPU window per mask).
+      threshold: None for the soft masks; a number >= 0 gives ``soft >= threshold``
+        (bool); a negative number gives ``uint8(soft * 255)`` truncated (Detectron2's rule).
+      batch_indices: (K,) image of each mask, needed with several image sizes and (K, ...)
+        masks; a mask whose index is outside [0, N) pastes nothing (under jit).
+
+    Returns:
+      (K, H, W) (or (N, R, H, W)): bool, uint8, or the masks' float dtype (float32 for
+      integer masks) when soft.  Static shapes under jit; masks are pasted in chunks of
+      about 128 MiB of working memory.  The soft masks are differentiable in masks (and,
+      for Detectron2, in the boxes; torchvision truncates them to integers).
+    """
+    check_choice(convention, "convention", xla_paste.CONVENTIONS)
+    if threshold is not None:
+        threshold = check_finite(threshold, "threshold")
+    sizes = _image_sizes(image_size)
+    canvas = (max(h for h, _ in sizes), max(w for _, w in sizes))
+    masks, boxes = jnp.asarray(masks), jnp.asarray(boxes)
+    if not jnp.issubdtype(boxes.dtype, jnp.floating):
+        raise TypeError(f"boxes must be floating point, got dtype {boxes.dtype}")
+    if not (jnp.issubdtype(masks.dtype, jnp.floating) or jnp.issubdtype(masks.dtype, jnp.integer)):
+        raise TypeError(f"masks must be floating point or integer, got dtype {masks.dtype}")
+    if masks.ndim == 4 and boxes.ndim == 2 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    per_image = boxes.ndim == 3
+    if per_image:
+        if batch_indices is not None:
+            raise ValueError("batch_indices must be None with per-image (N, R, 4) boxes")
+        if masks.ndim != 4 or masks.shape[:2] != boxes.shape[:2] or boxes.shape[2] != 4:
+            raise ValueError(
+                f"per-image masks (N, R, M, M) and boxes (N, R, 4) must agree, got {masks.shape}, {boxes.shape}"
+            )
+        n, r = boxes.shape[:2]
+        leading = (n, r)
+        indices = jnp.repeat(jnp.arange(n, dtype=jnp.int32), r)
+        masks, boxes = masks.reshape((n * r,) + masks.shape[2:]), boxes.reshape(n * r, 4)
+        n_images = n
+    else:
+        if boxes.ndim != 2 or boxes.shape[1] != 4 or masks.ndim != 3 or masks.shape[0] != boxes.shape[0]:
+            raise ValueError(f"masks must be (K, M, M) and boxes (K, 4), got {masks.shape}, {boxes.shape}")
+        leading = (boxes.shape[0],)
+        n_images = len(sizes)
+        if batch_indices is None:
+            if len(sizes) > 1:
+                raise ValueError(f"batch_indices is required with (K, 4) boxes and {len(sizes)} image sizes")
+            indices = jnp.zeros((boxes.shape[0],), jnp.int32)
+        else:
+            indices = canonical.check_batch_indices(batch_indices, boxes.shape[0], n_images)
+    if len(sizes) not in (1, n_images):
+        raise ValueError(f"image_size lists {len(sizes)} sizes for {n_images} images")
+    table = jnp.asarray(sizes if len(sizes) > 1 else sizes * n_images, jnp.int32)
+    in_range, image = images_in_range(indices, n_images)
+    limits = jnp.where(in_range[:, None], table[image], 0)
+    out = paste_masks_canonical(masks, boxes, limits, canvas, convention, threshold)
+    return out.reshape(leading + out.shape[1:])
