@@ -3,13 +3,15 @@
 Each axis is resampled by its :class:`~jax_roialign.core.resize.AxisTable`, a window of
 taps per output.  Tables are static, so how they are applied is decided at trace time:
 
-- a table that is periodic (output ``r + p j`` reads the window of output ``r`` moved by
-  ``q j`` inputs, for a period p <= MAX_PERIOD, as in every integer or simple-ratio
-  resize) is applied as **strided slices** of the edge-padded input, one per phase and
-  tap, and the phases are interleaved once at the end, after both axes.  Its transpose
-  (the gradient) is again slices and pads, with no scatter;
-- any other table is applied as one **gather** per tap (``jnp.take`` along the axis), whose
-  gradient is a scatter-add.
+- a table of at least MIN_SLICED outputs that is periodic (output ``r + p j`` reads the
+  window of output ``r`` moved by ``q j`` inputs, for a period p <= MAX_PERIOD, as in
+  every integer or simple-ratio resize) is applied as **strided slices** of the
+  edge-padded input, one per phase and tap, and the phases are interleaved once at the
+  end, after both axes.  Its transpose (the gradient) is again slices and pads, with no
+  scatter: the fast path for large images;
+- any other table is applied as one **gather** of all its taps (``jnp.take`` along the
+  axis) and a weighted sum over the taps; its gradient is a scatter-add.  It compiles
+  in a few operations whatever the number of taps, which is what small images need.
 
 Both compute ``sum_t w[o, t] * x[clip(start[o] + t)]`` in the tap order of the table, in
 float32 (float64 for float64 input).  A nearest-neighbour table moves values without
@@ -39,6 +41,10 @@ from jax_roialign.core.resize import (
 # Largest period (outputs per repetition of the table) applied with strided slices; the
 # number of slices is about period x taps, so longer periods go to the gather.
 MAX_PERIOD = 8
+# Fewest outputs for which a periodic table is applied with slices: below it, one gather
+# runs as fast and compiles in a fraction of the time (one op instead of period x taps).
+MIN_SLICED = 64
+STRATEGIES: tuple[str, ...] = ("auto", "slices", "gather")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,9 +69,10 @@ class PeriodicPlan:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GatherPlan:
-    """One gather per tap: terms (indices (size,), weights (size,) or None for 1)."""
+    """One gather of indices (size, taps), then the sum over taps weighted by weights (None: a selection)."""
 
-    terms: tuple[tuple[np.ndarray, np.ndarray | None], ...]
+    indices: np.ndarray
+    weights: np.ndarray | None
     size: int
     selection: bool
 
@@ -131,21 +138,26 @@ def _periodic(table: AxisTable, period: int) -> PeriodicPlan | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def axis_plan(table: AxisTable) -> PeriodicPlan | GatherPlan | None:
-    """How to apply a table: None (identity), a periodic plan, or a gather plan."""
+def axis_plan(table: AxisTable, strategy: str = "auto") -> PeriodicPlan | GatherPlan | None:
+    """How to apply a table: None (identity), a periodic plan (slices) or a gather plan.
+
+    strategy "auto" slices periodic tables of at least MIN_SLICED outputs; "slices"
+    slices any periodic table; "gather" always gathers.
+    """
     if table.is_identity():
         return None
-    for period in range(1, MAX_PERIOD + 1):
-        plan = _periodic(table, period)
-        if plan is not None:
-            return plan
-    indices = table.indices()
-    terms = tuple(
-        (indices[:, t].astype(np.int32), _weight(table.weights[:, t]))
-        for t in range(table.taps)
-        if np.any(table.weights[:, t])
-    )
-    return GatherPlan(terms, table.size, table.is_selection())
+    if strategy == "slices" or (strategy == "auto" and table.size >= MIN_SLICED):
+        for period in range(1, MAX_PERIOD + 1):
+            plan = _periodic(table, period)
+            if plan is not None:
+                return plan
+    used = [t for t in range(table.taps) if np.any(table.weights[:, t])] or [0]
+    indices = table.indices()[:, used].astype(np.int32)
+    selection = table.is_selection()
+    if selection:  # one tap per output, weight 1 (or no tap at all: weight 0, only where outside)
+        picked = np.argmax(table.weights != 0, axis=1)
+        indices = table.indices()[np.arange(table.size), picked][:, None].astype(np.int32)
+    return GatherPlan(indices, None if selection else table.weights[:, used], table.size, selection)
 
 
 def _scaled(v: jax.Array, w, axis: int) -> jax.Array:
@@ -203,8 +215,13 @@ def _apply_periodic(x: jax.Array, plan: PeriodicPlan, axis: int) -> list[jax.Arr
 
 
 def _apply_gather(x: jax.Array, plan: GatherPlan, axis: int) -> jax.Array:
-    terms = [_scaled(jnp.take(x, jnp.asarray(idx), axis=axis, mode="clip"), w, axis) for idx, w in plan.terms]
-    return _sum(terms, x, axis, plan.size)
+    size, taps = plan.indices.shape
+    gathered = jnp.take(x, jnp.asarray(plan.indices.reshape(-1)), axis=axis, mode="clip")
+    if plan.weights is None:
+        return gathered
+    gathered = gathered.reshape(x.shape[:axis] + (size, taps) + x.shape[axis + 1 :])
+    weights = plan.weights.reshape((size, taps) + (1,) * (x.ndim - axis - 1))
+    return jnp.sum(gathered * jnp.asarray(weights, x.dtype), axis=axis + 1)
 
 
 def _interleave(phases: list[jax.Array], axis: int, size: int) -> jax.Array:
@@ -233,16 +250,22 @@ def _is_selection(plan) -> bool:
 
 
 def resample(
-    x: jax.Array, table_h: AxisTable, table_w: AxisTable, fill: float = 0.0, horizontal_first: bool | None = None
+    x: jax.Array,
+    table_h: AxisTable,
+    table_w: AxisTable,
+    fill: float = 0.0,
+    horizontal_first: bool | None = None,
+    strategy: str = "auto",
 ) -> jax.Array:
     """(N, H, W, C) -> (N, out_h, out_w, C) by the two tables, in the compute dtype.
 
     Nearest-neighbour tables move values without arithmetic and keep x's dtype; any
     other table computes in float32 (float64 for float64 x) and returns that dtype.
     Outputs marked outside in either table take ``fill``.  horizontal_first fixes the
-    order of the passes (None: the axis that shrinks the data most goes first).
+    order of the passes (None: the axis that shrinks the data most goes first);
+    strategy is :func:`axis_plan`'s.
     """
-    plan_h, plan_w = axis_plan(table_h), axis_plan(table_w)
+    plan_h, plan_w = axis_plan(table_h, strategy), axis_plan(table_w, strategy)
     if not (_is_selection(plan_h) and _is_selection(plan_w)):
         x = x.astype(compute_dtype(x.dtype))
     # Resample first the axis that shrinks the data most, so the second pass sees less of it.
@@ -268,6 +291,11 @@ def resample(
 
 
 # ------------------------------------------------------------------------------ integer paths
+def _shift_right(v: jax.Array, bits: int) -> jax.Array:
+    """Arithmetic right shift of an integer array by a constant (floor division by 2^bits)."""
+    return jax.lax.shift_right_arithmetic(v, jnp.asarray(bits, v.dtype))
+
+
 def _integer_pass(x: jax.Array, fixed: FixedPointTable, axis: int) -> jax.Array:
     """clip((sum_t q[o, t] x[clip(start[o] + t)] + bias) >> shift, 0, 255) along axis, int32."""
     indices = fixed.table.indices()
@@ -285,7 +313,7 @@ def _integer_pass(x: jax.Array, fixed: FixedPointTable, axis: int) -> jax.Array:
         shape = list(x.shape)
         shape[axis] = fixed.q.shape[0]
         acc = jnp.zeros(shape, jnp.int32)
-    return jnp.clip(jax.lax.shift_right_arithmetic(acc + fixed.bias, jnp.int32(fixed.shift)), 0, 255)
+    return jnp.clip(_shift_right(acc + fixed.bias, fixed.shift), 0, 255)
 
 
 def _fill_outside(y: jax.Array, outside_h: np.ndarray, outside_w: np.ndarray, fill) -> jax.Array:
@@ -376,7 +404,7 @@ def cv2_uint8(x: jax.Array, rule: Cv2Uint8Rule) -> jax.Array:
         # Weights 1: block sums of uint8 values, exact in float32.
         sums = resample(x.astype(jnp.float32), rule.h, rule.w).astype(jnp.int32)
         if rule.kind == "block2x2":
-            return jnp.clip(jax.lax.shift_right_arithmetic(sums + 2, 2), 0, 255).astype(jnp.uint8)
+            return jnp.clip(_shift_right(sums + 2, 2), 0, 255).astype(jnp.uint8)
         factor = np.float32(1.0) / np.float32(rule.h.taps * rule.w.taps)
         return round_to_integer(sums.astype(jnp.float32) * factor, jnp.uint8)
     # 11-bit fixed point: exact integer horizontal sums (scale 2048), then the vertical rule.
@@ -387,9 +415,10 @@ def cv2_uint8(x: jax.Array, rule: Cv2Uint8Rule) -> jax.Array:
     taps = [jnp.take(rows, jnp.asarray(indices[:, t], jnp.int32), axis=1) for t in range(rule.h.taps)]
     beta = [q_h[:, t].reshape(1, -1, 1, 1) for t in range(rule.h.taps)]
     if rule.kind == "linear":
-        shift = jax.lax.shift_right_arithmetic
-        acc = sum(shift(jnp.asarray(b, jnp.int32) * shift(v, 4), 16) for b, v in zip(beta, taps, strict=True))
-        return jnp.clip(jax.lax.shift_right_arithmetic(acc + 2, 2), 0, 255).astype(jnp.uint8)
+        acc = sum(
+            _shift_right(jnp.asarray(b, jnp.int32) * _shift_right(v, 4), 16) for b, v in zip(beta, taps, strict=True)
+        )
+        return jnp.clip(_shift_right(acc + 2, 2), 0, 255).astype(jnp.uint8)
     scale = np.float32(1.0 / (2048 * 2048))
     terms = _rounded_products([b.astype(np.float32) * scale for b in beta], taps)
     acc = terms[0]
