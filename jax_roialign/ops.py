@@ -10,6 +10,7 @@ call the ``*_canonical`` functions directly, so nothing is canonicalized twice.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 
 import jax
@@ -341,15 +342,15 @@ def paste_masks_canonical(
 
 def _image_sizes(image_size) -> tuple[tuple[int, int], ...]:
     """((H, W), ...) from one (H, W) pair or a sequence of per-image pairs."""
-    if (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in image_size)
-    ):
+    if not isinstance(image_size, (tuple, list)) or len(image_size) == 0:
+        raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in image_size):
+        if len(image_size) != 2:
+            raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
         return (output_size_pair(tuple(image_size), name="image_size"),)
-    if isinstance(image_size, (tuple, list)) and len(image_size) > 0:
-        return tuple(output_size_pair(tuple(s), name="image_size") for s in image_size)
-    raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+    if not all(isinstance(s, (tuple, list)) for s in image_size):
+        raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+    return tuple(output_size_pair(tuple(s), name="image_size") for s in image_size)
 
 
 def paste_masks(
