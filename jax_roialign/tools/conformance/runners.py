@@ -153,14 +153,13 @@ class Framework:
     ops: tuple[str, ...]  # the params["op"] of its cases, in table order
     cases: Callable[[], list[Case]]
     run: Callable[[Case], dict[str, np.ndarray]]
-    check: Callable[[], bool] | None = None  # replaces the module test (an oracle in another interpreter)
+    check: Callable[[], bool] | None = None  # a further requirement (an oracle in another interpreter)
     version: Callable[[], str] | None = None  # replaces the distribution lookup
 
     def available(self) -> bool:
-        """Whether every module the oracle needs can be imported (or its own check passes)."""
-        if self.check is not None:
-            return self.check()
-        return all(importlib.util.find_spec(m) is not None for m in self.modules)
+        """Whether every module the oracle needs can be imported and its own check, if any, passes."""
+        modules = all(importlib.util.find_spec(m) is not None for m in self.modules)
+        return modules and (self.check is None or self.check())
 
     def versions(self) -> str:
         """'dist version, ...' for the installed distributions behind this oracle."""
