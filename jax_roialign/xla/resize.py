@@ -9,9 +9,10 @@ taps per output.  Tables are static, so how they are applied is decided at trace
   edge-padded input, one per phase and tap, and the phases are interleaved once at the
   end, after both axes.  Its transpose (the gradient) is again slices and pads, with no
   scatter: the fast path for large images;
-- any other table is applied as one **gather** of all its taps (``jnp.take`` along the
-  axis) and a weighted sum over the taps; its gradient is a scatter-add.  It compiles
-  in a few operations whatever the number of taps, which is what small images need.
+- any other table is **gathered** (``jnp.take`` along the axis): one gather per tap,
+  fused with the weighted sum into one loop, for MIN_SLICED outputs or more; below, one
+  gather of all taps and a sum over them, a few operations to compile whatever the number
+  of taps (what small images need).  The gradient of a gather is a scatter-add.
 
 Both compute ``sum_t w[o, t] * x[clip(start[o] + t)]`` in the tap order of the table, in
 float32 (float64 for float64 input).  A nearest-neighbour table moves values without
@@ -216,9 +217,17 @@ def _apply_periodic(x: jax.Array, plan: PeriodicPlan, axis: int) -> list[jax.Arr
 
 def _apply_gather(x: jax.Array, plan: GatherPlan, axis: int) -> jax.Array:
     size, taps = plan.indices.shape
-    gathered = jnp.take(x, jnp.asarray(plan.indices.reshape(-1)), axis=axis, mode="clip")
     if plan.weights is None:
-        return gathered
+        return jnp.take(x, jnp.asarray(plan.indices[:, 0]), axis=axis, mode="clip")
+    if size >= MIN_SLICED:
+        # One gather per tap: XLA fuses them and the weighted sum into one loop over the output.
+        terms = [
+            _scaled(jnp.take(x, jnp.asarray(plan.indices[:, t]), axis=axis, mode="clip"), plan.weights[:, t], axis)
+            for t in range(taps)
+        ]
+        return _sum(terms, x, axis, size)
+    # Small axes: all taps in one gather (a few ops to compile, whatever the number of taps).
+    gathered = jnp.take(x, jnp.asarray(plan.indices.reshape(-1)), axis=axis, mode="clip")
     gathered = gathered.reshape(x.shape[:axis] + (size, taps) + x.shape[axis + 1 :])
     weights = plan.weights.reshape((size, taps) + (1,) * (x.ndim - axis - 1))
     return jnp.sum(gathered * jnp.asarray(weights, x.dtype), axis=axis + 1)
