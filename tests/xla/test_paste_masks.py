@@ -136,6 +136,21 @@ def test_gradients_match_finite_differences(convention, x64):
         check_grads(jax.jit(lambda b: paste(masks, b)), (boxes,), order=1, modes=("rev",), eps=1e-4)
 
 
+def test_transformations_compose():
+    """vmap, jvp, checkpoint and scan over paste_masks (soft and thresholded), in one process."""
+    masks = jnp.asarray(_masks(6, 7, seed=6)).reshape(2, 3, 7, 7)
+    boxes = jnp.asarray(np.stack([BOXES[:3], BOXES[1:4]]))
+    paste = lambda m, b: jr.paste_masks(m, b, (H, W), convention="detectron2", threshold=None)  # noqa: E731
+    direct = jnp.stack([paste(m, b) for m, b in zip(masks, boxes, strict=True)])
+    np.testing.assert_allclose(jax.vmap(paste)(masks, boxes), direct, rtol=1e-6, atol=1e-7)
+    scanned = jax.lax.scan(lambda c, mb: (c, jax.checkpoint(paste)(*mb)), 0, (masks, boxes))[1]
+    np.testing.assert_allclose(scanned, direct, rtol=1e-6, atol=1e-7)
+    _, tangent = jax.jvp(lambda m: paste(m, boxes[0]), (masks[0],), (masks[1],))
+    np.testing.assert_allclose(tangent, paste(masks[1], boxes[0]), rtol=1e-5, atol=1e-6)  # linear in the masks
+    binary = jax.vmap(lambda m, b: jr.paste_masks(m, b, (H, W), threshold=0.5))(masks, boxes)
+    np.testing.assert_array_equal(binary[1], jr.paste_masks(masks[1], boxes[1], (H, W), threshold=0.5))
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
