@@ -287,7 +287,7 @@ def resize(
         opset 18); ignored for nearest.
       roi: (y1, x1, y2, x2), the normalized crop of tf_crop_and_resize (default 0, 0, 1, 1).
       extrapolation_value: value of tf_crop_and_resize outputs whose source lies outside
-        [0, size - 1].
+        [0, size - 1] (rounded and saturated for an integer x).
       data_format: "NHWC" or "NCHW", for x and the result.
 
     Returns:

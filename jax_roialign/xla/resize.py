@@ -295,6 +295,9 @@ def resample(
     y = _interleave([_interleave(row, axis_b, size_b) for row in grid], axis_a, size_a)
     outside = table_h.outside[:, None] | table_w.outside[None, :]
     if outside.any():
+        if jnp.issubdtype(y.dtype, jnp.integer):  # a copied integer image: the fill rounded and saturated
+            info = jnp.iinfo(y.dtype)
+            fill = float(np.clip(np.rint(fill), info.min, info.max))
         y = jnp.where(jnp.asarray(outside)[None, :, :, None], jnp.asarray(fill, y.dtype), y)
     return y
 
