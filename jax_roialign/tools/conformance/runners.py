@@ -185,7 +185,7 @@ FRAMEWORKS = {
             torchvision_cases,
             run_torchvision,
         ),
-        # torch before tensorflow: torchvision after TensorFlow in one process has crashed on this CPU.
+        # Before tensorflow: torch after TensorFlow in one process segfaults (see command.py).
         Framework(
             "torch",
             ("torch", "torchvision"),
