@@ -85,6 +85,8 @@ def interpolate(
     n_h, n_w = x.shape[1:3]
     (out_h, out_w), factors = output_size((n_h, n_w), size, scale_factor)
     if recompute_scale_factor is not None and check_bool(recompute_scale_factor, "recompute_scale_factor"):
+        if size is not None:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
         factors = (None, None)
     if x.dtype == jnp.uint8 and interpolating:
         fixed = [

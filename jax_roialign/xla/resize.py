@@ -70,7 +70,10 @@ class PeriodicPlan:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GatherPlan:
-    """One gather of indices (size, taps), then the sum over taps weighted by weights (None: a selection)."""
+    """Gathered taps indices (size, taps), summed with weights (None: a selection, one tap).
+
+    Tap by tap for axes of MIN_SLICED outputs or more, all at once below.
+    """
 
     indices: np.ndarray
     weights: np.ndarray | None
