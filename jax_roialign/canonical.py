@@ -48,6 +48,22 @@ def output_layout(out: jax.Array, data_format: str) -> jax.Array:
     return jnp.transpose(out, (0, 3, 1, 2)) if data_format == "NCHW" else out
 
 
+def canonical_images(images: jax.Array, data_format: str, name: str = "x") -> jax.Array:
+    """images as (N, H, W, C): a rank-4 floating or integer array with a non-empty spatial extent."""
+    check_choice(data_format, "data_format", DATA_FORMATS)
+    images = jnp.asarray(images)
+    if images.ndim != 4:
+        layout = "(N, H, W, C)" if data_format == "NHWC" else "(N, C, H, W)"
+        raise ValueError(f"{name} must have shape {layout} for {data_format}, got shape {images.shape}")
+    if not (jnp.issubdtype(images.dtype, jnp.floating) or jnp.issubdtype(images.dtype, jnp.integer)):
+        raise TypeError(f"{name} must be floating point or integer, got dtype {images.dtype}")
+    if data_format == "NCHW":
+        images = jnp.transpose(images, (0, 2, 3, 1))
+    if 0 in images.shape[1:3]:
+        raise ValueError(f"{name} must have a non-empty spatial extent, got shape {images.shape}")
+    return images
+
+
 @dataclasses.dataclass(frozen=True)
 class Boxes:
     """Canonical boxes plus what is needed to restore the caller's leading axes."""

@@ -51,6 +51,28 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def check_bool(value: object, name: str) -> bool:
+    """value as a bool; it must be a bool (or 0 / 1)."""
+    if not isinstance(value, (bool, numbers.Integral)) or value not in (True, False):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_finite(value: object, name: str) -> float:
+    """value as a Python float; it must be a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def scale_pair(scale: float | tuple[float, float], name: str = "scale") -> tuple[float, float]:
+    """(scale_h, scale_w) from a number or a pair; each must be finite and > 0."""
+    pair = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be a number or a pair of numbers, got {scale!r}")
+    return check_spatial_scale(pair[0], name), check_spatial_scale(pair[1], name)
+
+
 @dataclasses.dataclass(frozen=True)
 class RoIAlignSpec:
     """Canonical RoIAlign parameters (hashable: it is a static argument under jit).

@@ -10,20 +10,29 @@ call the ``*_canonical`` functions directly, so nothing is canonicalized twice.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from jax_roialign import canonical, kernels, xla
 from jax_roialign.conventions import (
     RoIAlignSpec,
     RotatedSpec,
+    check_bool,
     check_choice,
+    check_finite,
     check_spatial_scale,
     output_size_pair,
+    scale_pair,
 )
 from jax_roialign.core import position_sensitive
+from jax_roialign.core import resize as tables
+from jax_roialign.core.guards import images_in_range
+from jax_roialign.xla import paste_masks as xla_paste
+from jax_roialign.xla import resize as xla_resize
 
 IMPLS: tuple[str, ...] = ("xla", "pallas")
 
@@ -410,3 +419,249 @@ def ps_roi_pool(
     x, b = canonical.canonical_inputs(features, boxes, batch_indices, data_format)
     out = ps_roi_pool_canonical(x, b.coords, b.batch_indices, size, scale)
     return b.restore(canonical.output_layout(out, data_format))
+
+
+RESIZE_METHODS: dict[str, str] = {
+    "nearest": "nearest",
+    "bilinear": "linear",
+    "linear": "linear",
+    "bicubic": "cubic",
+    "cubic": "cubic",
+    "area": "area",
+}
+
+
+@functools.partial(jax.jit, static_argnames=("table_h", "table_w", "fill", "dtype"))
+def resize_canonical(
+    x: jax.Array,
+    table_h: tables.AxisTable,
+    table_w: tables.AxisTable,
+    fill: float = 0.0,
+    dtype: str | None = None,
+) -> jax.Array:
+    """(N, H, W, C) x resampled by two static per-axis tables (``core.resize``): (N, out_h, out_w, C).
+
+    The result has ``dtype`` (default: x's).  Nearest-neighbour tables copy values
+    exactly; other tables compute in float32 (float64 for float64 x), and an integer
+    result is rounded half to even and saturated.  Outputs outside a table take fill.
+    """
+    y = xla_resize.resample(x, table_h, table_w, fill)
+    target = jnp.dtype(x.dtype if dtype is None else dtype)
+    if y.dtype == target:
+        return y
+    if jnp.issubdtype(target, jnp.integer) and not jnp.issubdtype(y.dtype, jnp.integer):
+        return xla_resize.round_to_integer(y, target)
+    return y.astype(target)
+
+
+@functools.partial(jax.jit, static_argnames="rule")
+def resize_integer_canonical(x: jax.Array, rule: object) -> jax.Array:
+    """uint8 (N, H, W, C) x resampled with a framework's integer arithmetic (a rule of ``core.resize``)."""
+    return xla_resize.integer_resample(x, rule)
+
+
+def _resize_axes(
+    shape: tuple[int, int], size: int | tuple[int, int] | None, scale: float | tuple[float, float] | None
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """((out_h, out_w), (scale_h, scale_w)): ONNX's output size and coordinate scale per axis.
+
+    From a size, the scale is float32(out) / float32(in); from a scale, the output is
+    trunc(float32(scale) * float32(in)) and the given scale drives the coordinates.
+    """
+    if (size is None) == (scale is None):
+        raise ValueError(f"give exactly one of size and scale, got size={size!r}, scale={scale!r}")
+    if size is not None:
+        out = output_size_pair(size, name="size")
+        return out, tuple(float(tables.f32(o) / tables.f32(n)) for o, n in zip(out, shape, strict=True))
+    scales = scale_pair(scale)
+    out = tuple(tables.onnx_output_size(n, s) for n, s in zip(shape, scales, strict=True))
+    if min(out) < 1:
+        raise ValueError(f"scale {scale!r} gives an empty output {out} for an input of size {shape}")
+    return out, scales
+
+
+def _check_roi(roi: tuple[float, float, float, float] | None) -> tuple[float, float, float, float]:
+    if roi is None:
+        return (0.0, 0.0, 1.0, 1.0)
+    if not isinstance(roi, (tuple, list)) or len(roi) != 4:
+        raise ValueError(f"roi must be (y1, x1, y2, x2) normalized, got {roi!r}")
+    return tuple(check_finite(v, "roi") for v in roi)
+
+
+def resize(
+    x: jax.Array,
+    size: int | tuple[int, int] | None = None,
+    *,
+    scale: float | tuple[float, float] | None = None,
+    method: str = "bilinear",
+    coordinate_mode: str = "half_pixel",
+    nearest_mode: str = "round_prefer_floor",
+    cubic_coeff_a: float = -0.75,
+    exclude_outside: bool = False,
+    antialias: bool = False,
+    roi: tuple[float, float, float, float] | None = None,
+    extrapolation_value: float = 0.0,
+    data_format: str = "NHWC",
+) -> jax.Array:
+    """Resize with ONNX Resize (opset 19) semantics as onnxruntime computes them (``docs/conventions.md`` 8).
+
+    Args:
+      x: (N, H, W, C) for "NHWC" or (N, C, H, W) for "NCHW"; float32, bfloat16, float16,
+        float64 (x64) or an integer dtype.
+      size: output (out_h, out_w) or an int for both; or give
+      scale: a number or (scale_h, scale_w): output trunc(float32(scale) * float32(in)),
+        and the given scale (not out / in) drives the coordinates.
+      method: "nearest", "bilinear" (= "linear"), "bicubic" (= "cubic") or "area" (the
+        exact mean over each output cell [o / s, (o + 1) / s), half-pixel only).
+      coordinate_mode: ONNX's coordinate_transformation_mode: "half_pixel",
+        "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+        "tf_half_pixel_for_nn" or "tf_crop_and_resize" (with roi and extrapolation_value).
+      nearest_mode: "round_prefer_floor", "round_prefer_ceil", "floor" or "ceil".
+      cubic_coeff_a: the cubic kernel's a (-0.75 as torch and OpenCV; -0.5 as TF and PIL).
+      exclude_outside: cubic taps outside the image get weight 0, the rest renormalized.
+      antialias: widen the linear / cubic filter by in / out when downsampling (ONNX
+        opset 18); ignored for nearest.
+      roi: (y1, x1, y2, x2), the normalized crop of tf_crop_and_resize (default 0, 0, 1, 1).
+      extrapolation_value: value of tf_crop_and_resize outputs whose source lies outside
+        [0, size - 1] (rounded and saturated for an integer x).
+      data_format: "NHWC" or "NCHW", for x and the result.
+
+    Returns:
+      The resized x in x's dtype and layout.  Linear, cubic and area compute in float32
+      (float64 for float64 x): ``y = Wh x Ww^T`` with one (out, in) weight matrix per
+      axis (``core.resize.onnx_axis``); an integer x is rounded half to even and
+      saturated.  Nearest copies values, exactly, in any dtype.  As onnxruntime, an axis
+      whose scale is exactly 1 is copied (roi ignored) and an output the shape of the input
+      is x itself.  Differentiable in x (nearest: the gradient of a copy).
+    """
+    method = RESIZE_METHODS[check_choice(method, "method", tuple(RESIZE_METHODS))]
+    check_choice(coordinate_mode, "coordinate_mode", tables.COORDINATE_MODES)
+    check_choice(nearest_mode, "nearest_mode", tables.NEAREST_MODES)
+    a = check_finite(cubic_coeff_a, "cubic_coeff_a")
+    exclude_outside = check_bool(exclude_outside, "exclude_outside")
+    antialias = check_bool(antialias, "antialias")
+    fill = check_finite(extrapolation_value, "extrapolation_value")
+    y1, x1, y2, x2 = _check_roi(roi)
+    if method == "area" and coordinate_mode != "half_pixel":
+        raise ValueError(
+            f"method 'area' averages half-pixel cells; coordinate_mode must be 'half_pixel', got {coordinate_mode!r}"
+        )
+    images = canonical.canonical_images(x, data_format)
+    (out_h, out_w), (scale_h, scale_w) = _resize_axes(images.shape[1:3], size, scale)
+    n_h, n_w = images.shape[1:3]
+    if (out_h, out_w) == (n_h, n_w):
+        return jnp.asarray(x)
+    if method == "area":
+        given = size is None
+        table_h = tables.area_axis(n_h, out_h, scale_h if given else None)
+        table_w = tables.area_axis(n_w, out_w, scale_w if given else None)
+    else:
+        common = (method, coordinate_mode, nearest_mode, a, exclude_outside, antialias and method != "nearest")
+        table_h = tables.onnx_axis(n_h, out_h, scale_h, *common, (y1, y2))
+        table_w = tables.onnx_axis(n_w, out_w, scale_w, *common, (x1, x2))
+    return canonical.output_layout(resize_canonical(images, table_h, table_w, fill), data_format)
+
+
+@functools.partial(jax.jit, static_argnames=("canvas", "convention", "threshold", "padding"))
+def paste_masks_canonical(
+    masks: jax.Array,
+    boxes: jax.Array,
+    limits: jax.Array,
+    canvas: tuple[int, int],
+    convention: str,
+    threshold: float | None,
+    padding: int = 1,
+) -> jax.Array:
+    """(K, Mh, Mw) masks, (K, 4) boxes, (K, 2) image sizes -> (K, H, W) pasted masks (section 9)."""
+    return xla_paste.paste_masks(masks, boxes, limits, canvas, convention, threshold, padding)
+
+
+def _image_sizes(image_size) -> tuple[tuple[int, int], ...]:
+    """((H, W), ...) from one (H, W) pair or a sequence of per-image pairs."""
+    if not isinstance(image_size, (tuple, list)) or len(image_size) == 0:
+        raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in image_size):
+        if len(image_size) != 2:
+            raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+        return (output_size_pair(tuple(image_size), name="image_size"),)
+    if not all(isinstance(s, (tuple, list)) for s in image_size):
+        raise TypeError(f"image_size must be (H, W) or a sequence of per-image (H, W) pairs, got {image_size!r}")
+    return tuple(output_size_pair(tuple(s), name="image_size") for s in image_size)
+
+
+def paste_masks(
+    masks: jax.Array,
+    boxes: jax.Array,
+    image_size: tuple[int, int] | list[tuple[int, int]],
+    *,
+    convention: str = "torchvision",
+    threshold: float | None = 0.5,
+    batch_indices: jax.Array | None = None,
+) -> jax.Array:
+    """Paste Mask R-CNN masks into their boxes in the image (``docs/conventions.md`` section 9).
+
+    Args:
+      masks: (K, M, M) mask probabilities (or (K, 1, M, M) as torchvision gives them),
+        or per image (N, R, M, M) with boxes (N, R, 4); float (computed in float32, float64
+        for float64) or integer (as float32).
+      boxes: (K, 4) [x1, y1, x2, y2] in image pixels, or (N, R, 4).
+      image_size: (H, W), or a sequence of per-image (H_n, W_n): the output canvas is the
+        largest, and each mask is clipped to its own image (pixels beyond it stay 0).
+      convention: "torchvision" (``paste_masks_in_image``: pad by one pixel, box scaled by
+        (M + 2) / M and truncated to integers, bilinear ``interpolate`` to the box's pixel
+        size) or "detectron2" (``grid_sample`` of every pixel centre at
+        ``(x + 0.5 - x1) / (x2 - x1) * M - 0.5``, zero padding, CPU window per mask).
+      threshold: None for the soft masks; a number >= 0 gives ``soft >= threshold``
+        (bool); a negative number gives ``uint8(soft * 255)`` truncated (Detectron2's rule).
+      batch_indices: (K,) image of each mask, needed with several image sizes and (K, ...)
+        masks; a mask whose index is outside [0, N) pastes nothing (under jit).
+
+    Returns:
+      (K, H, W) (or (N, R, H, W)): bool, uint8, or the masks' float dtype (float32 for
+      integer masks) when soft.  Static shapes under jit; masks are pasted in chunks of
+      about 128 MiB of working memory.  The soft masks are differentiable in masks (and,
+      for Detectron2, in the boxes; torchvision truncates them to integers).
+    """
+    check_choice(convention, "convention", xla_paste.CONVENTIONS)
+    if threshold is not None:
+        threshold = check_finite(threshold, "threshold")
+    sizes = _image_sizes(image_size)
+    canvas = (max(h for h, _ in sizes), max(w for _, w in sizes))
+    masks, boxes = jnp.asarray(masks), jnp.asarray(boxes)
+    if not jnp.issubdtype(boxes.dtype, jnp.floating):
+        raise TypeError(f"boxes must be floating point, got dtype {boxes.dtype}")
+    if not (jnp.issubdtype(masks.dtype, jnp.floating) or jnp.issubdtype(masks.dtype, jnp.integer)):
+        raise TypeError(f"masks must be floating point or integer, got dtype {masks.dtype}")
+    if masks.ndim == 4 and boxes.ndim == 2 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    per_image = boxes.ndim == 3
+    if per_image:
+        if batch_indices is not None:
+            raise ValueError("batch_indices must be None with per-image (N, R, 4) boxes")
+        if masks.ndim != 4 or masks.shape[:2] != boxes.shape[:2] or boxes.shape[2] != 4:
+            raise ValueError(
+                f"per-image masks (N, R, M, M) and boxes (N, R, 4) must agree, got {masks.shape}, {boxes.shape}"
+            )
+        n, r = boxes.shape[:2]
+        leading = (n, r)
+        indices = jnp.repeat(jnp.arange(n, dtype=jnp.int32), r)
+        masks, boxes = masks.reshape((n * r,) + masks.shape[2:]), boxes.reshape(n * r, 4)
+        n_images = n
+    else:
+        if boxes.ndim != 2 or boxes.shape[1] != 4 or masks.ndim != 3 or masks.shape[0] != boxes.shape[0]:
+            raise ValueError(f"masks must be (K, M, M) and boxes (K, 4), got {masks.shape}, {boxes.shape}")
+        leading = (boxes.shape[0],)
+        n_images = len(sizes)
+        if batch_indices is None:
+            if len(sizes) > 1:
+                raise ValueError(f"batch_indices is required with (K, 4) boxes and {len(sizes)} image sizes")
+            indices = jnp.zeros((boxes.shape[0],), jnp.int32)
+        else:
+            indices = canonical.check_batch_indices(batch_indices, boxes.shape[0], n_images)
+    if len(sizes) not in (1, n_images):
+        raise ValueError(f"image_size lists {len(sizes)} sizes for {n_images} images")
+    table = jnp.asarray(sizes if len(sizes) > 1 else sizes * n_images, jnp.int32)
+    in_range, image = images_in_range(indices, n_images)
+    limits = jnp.where(in_range[:, None], table[image], 0)
+    out = paste_masks_canonical(masks, boxes, limits, canvas, convention, threshold)
+    return out.reshape(leading + out.shape[1:])

@@ -154,3 +154,15 @@ def _sum_over_levels(
         pooled = pool(level, scale, jnp.where(level_of_box == i, batch_indices, -1))
         out = pooled if out is None else out + pooled
     return out
+
+
+def paste_masks_in_image(
+    masks: jax.Array, boxes: jax.Array, image_shape: tuple[int, int], threshold: float = 0.5
+) -> jax.Array:
+    """detectron2.layers.mask_ops.paste_masks_in_image (its CPU arithmetic): (N, M, M) into (N, H, W).
+
+    threshold >= 0 gives bool ``mask >= threshold``; < 0 gives uint8 ``mask * 255``
+    truncated.  Every pixel centre is read from the mask by grid_sample (bilinear, zero
+    padding) inside Detectron2's per-mask window (section 9).
+    """
+    return ops.paste_masks(masks, boxes, tuple(image_shape), convention="detectron2", threshold=threshold)

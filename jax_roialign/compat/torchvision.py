@@ -1,6 +1,7 @@
 """torchvision.ops signatures: NCHW features, (K, 5) boxes or a list of per-image (L, 4) boxes.
 
-roi_align, roi_pool, multi_scale_roi_align, and the position-sensitive ps_roi_align and ps_roi_pool.
+roi_align, roi_pool, multi_scale_roi_align, the position-sensitive ps_roi_align and
+ps_roi_pool, and Mask R-CNN's paste_masks_in_image.
 """
 
 from __future__ import annotations
@@ -173,3 +174,24 @@ def ps_roi_pool(
     return ops.ps_roi_pool(
         input, coords, output_size, batch_indices=idx, spatial_scale=spatial_scale, data_format="NCHW"
     )
+
+
+def paste_masks_in_image(masks: jax.Array, boxes: jax.Array, img_shape: tuple[int, int], padding: int = 1) -> jax.Array:
+    """torchvision.models.detection.roi_heads.paste_masks_in_image: (N, 1, M, M) soft masks into (N, 1, H, W).
+
+    Each mask is padded by ``padding`` zero pixels, its box scaled about the centre by
+    (M + 2 padding) / M and truncated to integers, and the padded mask resized by bilinear
+    interpolate to the box's pixel size and written inside the image (section 9).
+    """
+    masks = jnp.asarray(masks)
+    if masks.ndim != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks must have shape (N, 1, M, M), got shape {masks.shape}")
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    limits_shape = output_size_pair(tuple(img_shape), name="img_shape")
+    boxes = jnp.asarray(boxes)
+    if boxes.ndim != 2 or boxes.shape != (masks.shape[0], 4):
+        raise ValueError(f"boxes must have shape ({masks.shape[0]}, 4), got shape {boxes.shape}")
+    limits = jnp.broadcast_to(jnp.asarray(limits_shape, jnp.int32), (masks.shape[0], 2))
+    out = ops.paste_masks_canonical(masks[:, 0], boxes, limits, limits_shape, "torchvision", None, padding)
+    return out[:, None]

@@ -2,12 +2,15 @@
 
 Every workload is a frozen description (map, boxes, op parameters) plus a seeded
 generator of its arrays, so a benchmark, a scaling sweep and a test that names the same
-workload see the same problem.
+workload see the same problem.  ``op`` names what it runs: a box pooling op
+(:class:`Workload`: "roi_align", "roi_align_rotated" or "ps_roi_align"), "resize"
+(:class:`ResizeWorkload`) or "paste_masks" (:class:`PasteWorkload`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -96,7 +99,73 @@ class Workload:
         return self.n * self.height * self.width * self.channels * itemsize
 
 
-WORKLOADS: dict[str, Workload] = {
+@dataclasses.dataclass(frozen=True)
+class ResizeWorkload:
+    """One resize: NHWC images (n, height, width, channels) to (out_height, out_width).
+
+    method "nearest" or "bilinear", with PyTorch's F.interpolate conventions for a
+    scale factor (nearest: ``floor(o / 2)``; bilinear: half-pixel, align_corners=False),
+    which are ``jax_roialign.resize``'s ``coordinate_mode="asymmetric",
+    nearest_mode="floor"`` and its default half-pixel bilinear.
+    """
+
+    op: ClassVar[str] = "resize"
+
+    name: str
+    n: int
+    height: int
+    width: int
+    channels: int
+    out_height: int
+    out_width: int
+    method: str
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of jax_roialign.resize for this workload (besides the size)."""
+        if self.method == "nearest":
+            return {"method": "nearest", "coordinate_mode": "asymmetric", "nearest_mode": "floor"}
+        return {"method": self.method}
+
+    def arrays(self, seed: int = 0, dtype: jnp.dtype = jnp.float32) -> tuple[np.ndarray]:
+        """(images (n, H, W, C),) as a NumPy array."""
+        rng = np.random.default_rng(seed)
+        return (rng.standard_normal((self.n, self.height, self.width, self.channels)).astype(dtype),)
+
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.out_height, self.out_width, self.channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class PasteWorkload:
+    """Pasting num_masks (mask_size x mask_size) mask probabilities into a (height, width) image.
+
+    Boxes [x1, y1, x2, y2] have sides uniform in [min_side, max_side] pixels, placed
+    uniformly inside the image.
+    """
+
+    op: ClassVar[str] = "paste_masks"
+
+    name: str
+    num_masks: int
+    mask_size: int
+    height: int
+    width: int
+    min_side: float
+    max_side: float
+
+    def arrays(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(masks (K, M, M) in [0, 1), boxes (K, 4)) as NumPy float32 arrays."""
+        rng = np.random.default_rng(seed)
+        masks = rng.random((self.num_masks, self.mask_size, self.mask_size)).astype(np.float32)
+        side = rng.uniform(self.min_side, self.max_side, (self.num_masks, 2))
+        corner = rng.uniform(0.0, 1.0, (self.num_masks, 2)) * np.maximum([self.width, self.height] - side, 0.0)
+        return masks, np.concatenate([corner, corner + side], axis=1).astype(np.float32)
+
+    def output_shape(self) -> tuple[int, int, int]:
+        return (self.num_masks, self.height, self.width)
+
+
+WORKLOADS: dict[str, Workload | ResizeWorkload | PasteWorkload] = {
     w.name: w
     for w in (
         # Mask R-CNN box head on P3 of an 800 x 1088 input.
@@ -110,5 +179,10 @@ WORKLOADS: dict[str, Workload] = {
         # R-FCN: 10 classes x 7 x 7 position-sensitive score maps of a 1000 x 1333 image at stride 16.
         Workload("rfcn-ps-adaptive", 1, 63, 84, 490, 300, 7, 1 / 16, 0, 32.0, 600.0, op="ps_roi_align"),
         Workload("rfcn-ps-sr2", 1, 63, 84, 490, 300, 7, 1 / 16, 2, 32.0, 600.0, op="ps_roi_align"),
+        # FPN top-down path: P3 of an 800 x 1088 input (stride 8) upsampled 2x onto P2's grid.
+        ResizeWorkload("fpn-upsample-nearest", 2, 100, 136, 256, 200, 272, "nearest"),
+        ResizeWorkload("fpn-upsample-bilinear", 2, 100, 136, 256, 200, 272, "bilinear"),
+        # Mask R-CNN inference: 100 detections' 28 x 28 masks pasted into an 800 x 1088 image.
+        PasteWorkload("paste-masks", 100, 28, 800, 1088, 16.0, 256.0),
     )
 }

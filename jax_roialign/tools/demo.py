@@ -118,11 +118,19 @@ def positive_int(text: str) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``demo``: --per-row N."""
+    """Flags of ``demo``: --per-row N, --resize."""
     parser.add_argument("--per-row", type=positive_int, default=3, metavar="N", help="conventions per row (default: 3)")
+    parser.add_argument(
+        "--resize", action="store_true", help="resize a 2x2 map to 4x4 (and a row of 3 to 5) under every convention"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table of every convention's result."""
+    """Print the table of every convention's result (RoIAlign, or resize with --resize)."""
+    if args.resize:
+        from jax_roialign.tools import resize_demo
+
+        print(resize_demo.render(), end="")
+        return 0
     print(render(args.per_row))
     return 0

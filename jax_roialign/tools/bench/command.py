@@ -1,9 +1,11 @@
 """``python -m jax_roialign bench``: named workloads timed side by side with the installed peers.
 
 Every runner times the same problem (``jax_roialign.tools.arg_specs``) in one process:
-ours under jax.jit in NHWC, torchvision.ops.roi_align (NCHW, ``--threads`` intra-op
-threads), onnxruntime's RoiAlign (forward only) and TensorFlow's crop_and_resize
-followed by an average pool (the usual TF emulation of RoIAlign; fixed sampling only).
+ours under jax.jit in NHWC; for RoIAlign torchvision.ops.roi_align (NCHW, ``--threads``
+intra-op threads), onnxruntime's RoiAlign (forward only) and TensorFlow's crop_and_resize
+followed by an average pool (the usual TF emulation of RoIAlign; fixed sampling only);
+for resize torch's F.interpolate and jax.image.resize; for mask pasting torchvision's
+paste_masks_in_image.
 Forward+backward means the gradient w.r.t. the features for a fixed random cotangent,
 boxes detached, which is what every peer offers; ours is also timed with the boxes'
 gradient.  Times are medians of ``--repeats`` calls after a warm-up call; our compile
@@ -20,9 +22,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from jax_roialign.tools.arg_specs import WORKLOADS, Workload
+from jax_roialign.tools.arg_specs import WORKLOADS, PasteWorkload, ResizeWorkload, Workload
 from jax_roialign.tools.bench import compile_time
-from jax_roialign.tools.bench.peers import PEER_OPS, PEERS, RUNNERS, installed_peers
+from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers
 from jax_roialign.tools.bench.report import markdown_table, plot_scaling
 from jax_roialign.tools.bench.timing import time_ours
 from jax_roialign.tools.environment import device_tag, environment
@@ -36,12 +38,21 @@ def _platform() -> str:
     return jax.default_backend()
 
 
-def run_workload(workload: Workload, impls: Sequence[str], peers: Sequence[str], threads: int, repeats: int) -> dict:
-    """{runner name: timings} for one workload."""
-    rows = {f"jax_roialign[{impl}]": time_ours(workload, impl, repeats) for impl in impls}
+def run_workload(
+    workload: Workload | ResizeWorkload | PasteWorkload,
+    impls: Sequence[str],
+    peers: Sequence[str],
+    threads: int,
+    repeats: int,
+) -> dict:
+    """{runner name: timings} for one workload: ours (per impl for RoIAlign), then every peer of its op."""
+    if workload.op == "roi_align":
+        rows = {f"jax_roialign[{impl}]": time_ours(workload, impl, repeats) for impl in impls}
+    else:
+        rows = {"jax_roialign": time_ours(workload, "xla", repeats)}
     for peer in peers:
-        if workload.op in PEER_OPS[peer]:
-            rows[peer] = RUNNERS[peer](workload, threads, repeats)
+        if (workload.op, peer) in RUNNERS:
+            rows[peer] = RUNNERS[workload.op, peer](workload, threads, repeats)
     return rows
 
 

@@ -1,7 +1,9 @@
-"""The peers, each timing the same workload in this process: torchvision, onnxruntime, TensorFlow.
+"""The peers, each timing the same workload in this process.
 
-Each is imported only when it runs.  Forward+backward is the gradient w.r.t. the
-features for a fixed random cotangent, boxes detached (what every peer offers).
+RoIAlign: torchvision, onnxruntime, TensorFlow; resize: torch (F.interpolate) and
+jax.image.resize; mask pasting: torchvision (paste_masks_in_image).  Each is imported
+only when it runs.  Forward+backward is the gradient w.r.t. the features (the images,
+the masks) for a fixed random cotangent, boxes detached (what every peer offers).
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ import importlib.util
 
 import numpy as np
 
-from jax_roialign.tools.arg_specs import Workload
+from jax_roialign.tools.arg_specs import PasteWorkload, ResizeWorkload, Workload
 from jax_roialign.tools.bench.timing import median_seconds
 
-PEERS = ("torchvision", "onnxruntime", "tensorflow")
-# The workload ops each peer has (roi_align_rotated has none installable here: Detectron2 and mmcv).
-PEER_OPS = {"torchvision": ("roi_align", "ps_roi_align"), "onnxruntime": ("roi_align",), "tensorflow": ("roi_align",)}
+PEERS = ("torchvision", "onnxruntime", "tensorflow", "torch", "jax.image")
 
 
 def time_torchvision(workload: Workload, threads: int, repeats: int) -> dict:
@@ -139,9 +139,90 @@ def time_tensorflow(workload: Workload, threads: int, repeats: int) -> dict:
     }
 
 
+def _torch_timings(run, leaf, cotangent, threads: int, repeats: int) -> dict:
+    """forward (no grad) and forward+backward of run(leaf) w.r.t. leaf, in torch."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def forward():
+        with torch.no_grad():
+            run(leaf)
+
+    def forward_backward():
+        x = leaf.detach().requires_grad_(True)
+        run(x).backward(cotangent)
+
+    return {
+        "forward_ms": 1e3 * median_seconds(forward, repeats),
+        "forward_backward_ms": 1e3 * median_seconds(forward_backward, repeats),
+    }
+
+
+def _cotangent(workload: ResizeWorkload | PasteWorkload) -> np.ndarray:
+    """The workload's cotangent, the one time_ours uses (seed 1, float32, our output layout)."""
+    return np.random.default_rng(1).standard_normal(workload.output_shape()).astype(np.float32)
+
+
+def time_torch_interpolate(workload: ResizeWorkload, threads: int, repeats: int) -> dict:
+    """F.interpolate on NCHW images: nearest, or bilinear with align_corners=False."""
+    import torch
+    import torch.nn.functional as F
+
+    (x,) = workload.arrays()
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    cotangent = torch.from_numpy(np.ascontiguousarray(_cotangent(workload).transpose(0, 3, 1, 2)))
+    size = (workload.out_height, workload.out_width)
+    kwargs = {"mode": "nearest"} if workload.method == "nearest" else {"mode": workload.method, "align_corners": False}
+    return _torch_timings(lambda t: F.interpolate(t, size=size, **kwargs), images, cotangent, threads, repeats)
+
+
+def time_jax_image(workload: ResizeWorkload, threads: int, repeats: int) -> dict:
+    """jax.image.resize (half-pixel; "linear" for bilinear) under jax.jit, NHWC as ours."""
+    import jax
+    import jax.numpy as jnp
+
+    del threads  # XLA's CPU backend uses every core, as ours does
+    (x,) = (jnp.asarray(a) for a in workload.arrays())
+    cotangent = jnp.asarray(_cotangent(workload))
+    method = "nearest" if workload.method == "nearest" else "linear"
+
+    def resize(x):
+        return jax.image.resize(x, workload.output_shape(), method)
+
+    forward = jax.jit(resize).lower(x).compile()
+    backward = jax.jit(jax.grad(lambda x, c: jnp.vdot(resize(x), c))).lower(x, cotangent).compile()
+    return {
+        "forward_ms": 1e3 * median_seconds(lambda: forward(x).block_until_ready(), repeats),
+        "forward_backward_ms": 1e3 * median_seconds(lambda: backward(x, cotangent).block_until_ready(), repeats),
+    }
+
+
+def time_torchvision_paste(workload: PasteWorkload, threads: int, repeats: int) -> dict:
+    """torchvision's paste_masks_in_image (soft masks), gradient w.r.t. the masks."""
+    import torch
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    masks, boxes = workload.arrays()
+    boxes = torch.from_numpy(boxes)
+    cotangent = torch.from_numpy(_cotangent(workload)[:, None])
+    image = (workload.height, workload.width)
+    run = lambda m: paste_masks_in_image(m, boxes, image)  # noqa: E731
+    return _torch_timings(run, torch.from_numpy(masks)[:, None], cotangent, threads, repeats)
+
+
 def installed_peers() -> list[str]:
     """The peers whose Python modules are importable here."""
     return [p for p in PEERS if importlib.util.find_spec(p) is not None]
 
 
-RUNNERS = {"torchvision": time_torchvision, "onnxruntime": time_onnxruntime, "tensorflow": time_tensorflow}
+# (op, peer) -> runner(workload, threads, repeats); a peer without a runner for an op skips it.
+RUNNERS = {
+    ("roi_align", "torchvision"): time_torchvision,
+    ("ps_roi_align", "torchvision"): time_torchvision,
+    ("roi_align", "onnxruntime"): time_onnxruntime,
+    ("roi_align", "tensorflow"): time_tensorflow,
+    ("resize", "torch"): time_torch_interpolate,
+    ("resize", "jax.image"): time_jax_image,
+    ("paste_masks", "torchvision"): time_torchvision_paste,
+}

@@ -15,7 +15,8 @@ def _speedup(row: dict, reference: dict, key: str) -> str:
 
 
 def markdown_table(results: dict) -> str:
-    """The README table: one row per workload and runner, with speed-ups over torchvision.
+    """The README table: one row per workload and runner, with speed-ups over the PyTorch peer
+    (torchvision, or torch for resize).
 
     "peak / floor": XLA's peak buffer bytes of the jitted forward+backward over the
     bytes that must exist anyway (output + features + feature gradient).
@@ -26,9 +27,9 @@ def markdown_table(results: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rows in results["workloads"].items():
-        tv = rows.get("torchvision", {})
+        reference = next((peer for peer in ("torchvision", "torch") if peer in rows), None)
         for runner, r in rows.items():
-            ref = {} if runner == "torchvision" else tv
+            ref = {} if runner == reference or reference is None else rows[reference]
             lines.append(
                 f"| {name} | {runner} | {_cell(r, 'forward_ms')} | {_cell(r, 'forward_backward_ms')} | "
                 f"{_speedup(r, ref, 'forward_ms')} | {_speedup(r, ref, 'forward_backward_ms')} | "

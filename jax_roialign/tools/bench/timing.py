@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from jax_roialign.tools.arg_specs import Workload
+from jax_roialign.tools.arg_specs import PasteWorkload, ResizeWorkload, Workload
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -21,7 +21,57 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
-def time_ours(workload: Workload, impl: str, repeats: int) -> dict:
+def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, repeats: int) -> dict:
+    """Our timings of any workload (by its op); impl selects the box pooling op's implementation."""
+    if isinstance(workload, Workload):
+        return time_roi_align(workload, impl, repeats)
+    return time_array_op(workload, repeats)
+
+
+def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dict:
+    """forward and forward+backward (gradient w.r.t. args[0] for a fixed cotangent) of fn, each
+    compiled ahead of time; with XLA's peak memory of the backward pass over its floor
+    (the output's cotangent, the input and its gradient)."""
+    import jax
+    import jax.numpy as jnp
+
+    start = time.perf_counter()
+    forward = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    # The cotangent is an argument: a linear op's gradient does not depend on its input, and
+    # XLA would fold a captured cotangent's whole backward pass into a compile-time constant.
+    backward = jax.jit(jax.grad(lambda c, x, *rest: jnp.vdot(fn(x, *rest), c), argnums=1))
+    backward = backward.lower(cotangent, *args).compile()
+    result = {
+        "forward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(forward(*args)), repeats),
+        "forward_backward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(backward(cotangent, *args)), repeats),
+        "compile_s": compile_s,
+    }
+    memory = backward.memory_analysis()
+    if memory is not None:
+        peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+        floor = cotangent.nbytes + 2 * args[0].nbytes
+        result["backward_peak_mb"] = peak / 2**20
+        result["backward_peak_over_floor"] = peak / floor
+    return result
+
+
+def time_array_op(workload: ResizeWorkload | PasteWorkload, repeats: int) -> dict:
+    """jax_roialign.resize or paste_masks (soft masks, torchvision's convention) on the workload."""
+    import jax.numpy as jnp
+
+    from jax_roialign import paste_masks, resize
+
+    arrays = tuple(jnp.asarray(a) for a in workload.arrays())
+    cotangent = jnp.asarray(np.random.default_rng(1).standard_normal(workload.output_shape()), jnp.float32)
+    if workload.op == "resize":
+        size = (workload.out_height, workload.out_width)
+        return _compiled_timings(lambda x: resize(x, size, **workload.kwargs()), arrays, cotangent, repeats)
+    canvas = (workload.height, workload.width)
+    return _compiled_timings(lambda m, b: paste_masks(m, b, canvas, threshold=None), arrays, cotangent, repeats)
+
+
+def time_roi_align(workload: Workload, impl: str, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
 

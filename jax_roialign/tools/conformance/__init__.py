@@ -8,6 +8,8 @@ of the same cases as the committed fixtures, and the tests compare with those.
   JSON-serializable parameters and its input arrays) and the case generators;
 - :mod:`~jax_roialign.tools.conformance.runners`: ``FRAMEWORKS``, each a ``Framework``
   with the modules it needs, its ``cases()`` and ``run(case)``;
+- :mod:`~jax_roialign.tools.conformance.resize`: the cases and runners of resize and mask
+  pasting (torch, onnxruntime, TensorFlow, OpenCV, Chainer);
 - :mod:`~jax_roialign.tools.conformance.compare`: ``compare_case``, ours against theirs;
 - :mod:`~jax_roialign.tools.conformance.report`: running and summarizing a framework's cases;
 - :mod:`~jax_roialign.tools.conformance.command`: the ``check`` command.

@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     """Check the chosen frameworks, print the table and failures; 1 if any case failed, else 0."""
     rows: list[Row] = []
     results: dict[str, list[CaseResult]] = {}
-    for name in dict.fromkeys(args.framework or runners.FRAMEWORKS):
+    # Always in FRAMEWORKS' order: torch / torchvision imported after TensorFlow segfault in one
+    # process (measured: `check --framework tensorflow_resize --framework torch` exited 139).
+    chosen = set(args.framework or runners.FRAMEWORKS)
+    for name in [name for name in runners.FRAMEWORKS if name in chosen]:
         framework = runners.FRAMEWORKS[name]
         if framework.available():
             print(f"checking {name} ...", file=sys.stderr, flush=True)

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax_roialign.compat import onnx, tensorflow, torchvision
+from jax_roialign.compat import chainer, onnx, opencv, tensorflow, torchvision
+from jax_roialign.compat import torch as torch_compat
 from jax_roialign.core import position_sensitive
 
 ROUNDING = {"float64": 1e-6, "float32": 1e-5}
@@ -177,6 +178,85 @@ def _tensorflow_crop_and_resize(params: dict, arrays: dict[str, np.ndarray]) -> 
     return results
 
 
+def _dtype_field(field: str, ours: jax.Array, theirs: np.ndarray) -> FieldResult:
+    """Whether ours has the framework's dtype (max_abs 0 if so, inf if not)."""
+    same = jnp.dtype(ours.dtype) == np.dtype(theirs.dtype)
+    return FieldResult(f"{field}.dtype", 0.0 if same else np.inf, 0.0 if same else np.inf, 0.0, 0.0, bool(same))
+
+
+def _resized(
+    call: Callable[[jax.Array, dict], jax.Array], params: dict, arrays: dict[str, np.ndarray]
+) -> list[FieldResult]:
+    """A resize twin against the framework: output (and its dtype), and the input gradient where there is one.
+
+    Integer outputs must be equal (within params["atol"], default 0); float ones within
+    float rounding of their dtype.
+    """
+    x = jnp.asarray(arrays["x"])
+    theirs = arrays["output"]
+    if "cotangent" in arrays:
+        out, vjp = jax.vjp(lambda x: call(x, params), x)
+        (grad,) = vjp(jnp.asarray(arrays["cotangent"]))
+    else:
+        out, grad = call(x, params), None
+    if np.issubdtype(theirs.dtype, np.integer):
+        atol = float(params.get("atol", 0))
+        results = [compare("output", out, theirs, 0.0, atol)]
+    else:
+        results = [compare_rounding("output", out, theirs, str(theirs.dtype))]
+    results.append(_dtype_field("output", out, theirs))
+    if grad is not None:
+        results.append(compare_rounding("grad_x", grad, arrays["grad_x"], str(arrays["grad_x"].dtype)))
+    return results
+
+
+def _twin_kwargs(params: dict, *names: str) -> tuple[list, dict]:
+    """(the positional arguments named, the remaining keyword arguments) of params["kwargs"]."""
+    kwargs = dict(params["kwargs"])
+    return [kwargs.pop(name) for name in names], kwargs
+
+
+def _interpolate(x: jax.Array, params: dict) -> jax.Array:
+    kwargs = dict(params["kwargs"])
+    if "size" in kwargs:
+        kwargs["size"] = tuple(kwargs["size"])
+    return torch_compat.interpolate(x, **kwargs)
+
+
+def _onnx_resize(x: jax.Array, params: dict) -> jax.Array:
+    return onnx.resize(x, **params["kwargs"], opset=params["opset"], layout=params["layout"])
+
+
+def _onnx_upsample(x: jax.Array, params: dict) -> jax.Array:
+    (scales,), kwargs = _twin_kwargs(params, "scales")
+    return onnx.upsample(x, scales, **kwargs, opset=params["opset"])
+
+
+def _tf_resize(x: jax.Array, params: dict) -> jax.Array:
+    (size,), kwargs = _twin_kwargs(params, "size")
+    return tensorflow.resize(x, tuple(size), **kwargs)
+
+
+def _tf_resize_v1(x: jax.Array, params: dict) -> jax.Array:
+    (size,), kwargs = _twin_kwargs(params, "size")
+    return tensorflow.resize_v1(x, tuple(size), **kwargs)
+
+
+def _cv2_resize(x: jax.Array, params: dict) -> jax.Array:
+    (dsize,), kwargs = _twin_kwargs(params, "dsize")
+    return opencv.resize(x, None if dsize is None else tuple(dsize), **kwargs)
+
+
+def _chainer_resize_images(x: jax.Array, params: dict) -> jax.Array:
+    (shape,), kwargs = _twin_kwargs(params, "output_shape")
+    return chainer.resize_images(x, tuple(shape), **kwargs)
+
+
+def _paste_masks_in_image(params: dict, arrays: dict[str, np.ndarray]) -> list[FieldResult]:
+    out = torchvision.paste_masks_in_image(arrays["masks"], arrays["boxes"], tuple(params["image_shape"]))
+    return [compare_rounding("output", out, arrays["output"], "float32"), _dtype_field("output", out, arrays["output"])]
+
+
 COMPARISONS: dict[tuple[str, str], Callable[[dict, dict[str, np.ndarray]], list[FieldResult]]] = {
     ("torchvision", "roi_align"): functools.partial(_torchvision_roi_op, torchvision.roi_align),
     ("torchvision", "roi_pool"): functools.partial(_torchvision_roi_op, torchvision.roi_pool),
@@ -186,6 +266,14 @@ COMPARISONS: dict[tuple[str, str], Callable[[dict, dict[str, np.ndarray]], list[
     ("onnxruntime", "roi_align"): _onnxruntime_roi_align,
     ("onnx_backend", "roi_align"): _onnx_backend_roi_align,
     ("tensorflow", "crop_and_resize"): _tensorflow_crop_and_resize,
+    ("torch", "interpolate"): functools.partial(_resized, _interpolate),
+    ("torch", "paste_masks_in_image"): _paste_masks_in_image,
+    ("onnxruntime_resize", "resize"): functools.partial(_resized, _onnx_resize),
+    ("onnxruntime_resize", "upsample"): functools.partial(_resized, _onnx_upsample),
+    ("tensorflow_resize", "resize"): functools.partial(_resized, _tf_resize),
+    ("tensorflow_resize", "resize_v1"): functools.partial(_resized, _tf_resize_v1),
+    ("opencv", "resize"): functools.partial(_resized, _cv2_resize),
+    ("chainer", "resize_images"): functools.partial(_resized, _chainer_resize_images),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from jax_roialign.tools.conformance import resize
 from jax_roialign.tools.conformance.cases import (
     Case,
     _onnx_node_tests,
@@ -178,13 +179,18 @@ class Framework:
     ops: tuple[str, ...]  # the params["op"] of its cases, in table order
     cases: Callable[[], list[Case]]
     run: Callable[[Case], dict[str, np.ndarray]]
+    check: Callable[[], bool] | None = None  # a further requirement (an oracle in another interpreter)
+    version: Callable[[], str] | None = None  # replaces the distribution lookup
 
     def available(self) -> bool:
-        """Whether every module the oracle needs can be imported."""
-        return all(importlib.util.find_spec(m) is not None for m in self.modules)
+        """Whether every module the oracle needs can be imported and its own check, if any, passes."""
+        modules = all(importlib.util.find_spec(m) is not None for m in self.modules)
+        return modules and (self.check is None or self.check())
 
     def versions(self) -> str:
         """'dist version, ...' for the installed distributions behind this oracle."""
+        if self.version is not None:
+            return self.version()
         found = []
         for dist in self.distributions:
             try:
@@ -205,6 +211,15 @@ FRAMEWORKS = {
             torchvision_cases,
             run_torchvision,
         ),
+        # Before tensorflow: torch after TensorFlow in one process segfaults (see command.py).
+        Framework(
+            "torch",
+            ("torch", "torchvision"),
+            ("torch", "torchvision"),
+            ("interpolate", "paste_masks_in_image"),
+            resize.torch_cases,
+            resize.run_torch,
+        ),
         Framework(
             "onnxruntime",
             ("onnx", "onnxruntime"),
@@ -222,5 +237,39 @@ FRAMEWORKS = {
             run_tensorflow,
         ),
         Framework("onnx_backend", ("onnx",), ("onnx",), ("roi_align",), onnx_backend_cases, run_onnx_backend),
+        Framework(
+            "onnxruntime_resize",
+            ("onnx", "onnxruntime"),
+            ("onnx", "onnxruntime"),
+            ("resize", "upsample"),
+            resize.onnxruntime_resize_cases,
+            resize.run_onnxruntime_resize,
+        ),
+        Framework(
+            "tensorflow_resize",
+            ("tensorflow",),
+            ("tensorflow-cpu", "tensorflow"),
+            ("resize", "resize_v1"),
+            resize.tensorflow_resize_cases,
+            resize.run_tensorflow_resize,
+        ),
+        Framework(
+            "opencv",
+            ("cv2",),
+            ("opencv-python-headless", "opencv-python"),
+            ("resize",),
+            resize.opencv_cases,
+            resize.run_opencv,
+        ),
+        Framework(
+            "chainer",
+            (),
+            (),
+            ("resize_images",),
+            resize.chainer_cases,
+            resize.run_chainer,
+            check=resize.chainer_available,
+            version=resize.chainer_version,
+        ),
     )
 }

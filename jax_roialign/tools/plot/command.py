@@ -1,4 +1,5 @@
-"""``python -m jax_roialign plot``: the conventions figure for a box of your choice, as a PNG."""
+"""``python -m jax_roialign plot``: the conventions figure for a box of your choice, as a PNG;
+``--resize N,M``: where each resize convention samples an N x N map resized to M x M."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from jax_roialign.conventions import check_spatial_scale, output_size_pair
 from jax_roialign.tools.plot.figure import png_path, save_conventions_figure
+from jax_roialign.tools.plot.resize_figure import save_resize_figure
+from jax_roialign.tools.plot.resize_scene import check_sizes
 from jax_roialign.tools.plot.scene import (
     DEFAULT_ANGLE,
     DEFAULT_BOX,
@@ -76,8 +79,16 @@ def parse_angle(text: str) -> float:
     return value
 
 
+def parse_resize(text: str) -> tuple[int, int]:
+    """'N,M' -> (input size, output size) of the resize figure."""
+    values = _numbers(text, int, "resize")
+    if len(values) != 2:
+        raise ValueError(f"resize must be two ints IN,OUT, got {text!r}")
+    return check_sizes(*values)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``plot``: --output, --box, --output-size, --sampling-ratio, --spatial-scale, --angle."""
+    """Flags of ``plot``: --output, --box, --output-size, --sampling-ratio, --spatial-scale, --angle, --resize."""
     parser.add_argument(
         "--output",
         type=_argument(png_path),
@@ -107,6 +118,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"samples per bin and axis, <= 0 adaptive (default: {DEFAULT_SAMPLING_RATIO})",
     )
     parser.add_argument(
+        "--resize",
+        type=_argument(parse_resize),
+        metavar="IN,OUT",
+        help="draw the resize figure instead: an IN x IN map resized to OUT x OUT (e.g. 2,4)",
+    )
+    parser.add_argument(
         "--spatial-scale",
         type=_argument(parse_spatial_scale),
         default=1.0,
@@ -124,6 +141,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the figure to args.output; exit status 2 (message on stderr) if the inputs do not fit."""
+    if args.resize is not None:
+        print(f"wrote {save_resize_figure(args.output, *args.resize)}")
+        return 0
     try:
         path = save_conventions_figure(
             args.output,
