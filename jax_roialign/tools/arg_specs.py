@@ -17,6 +17,7 @@ import numpy as np
 
 # The ops a workload may time: jax_roialign's function of that name.
 OPS: tuple[str, ...] = ("roi_align", "roi_align_rotated", "ps_roi_align")
+MODES: tuple[str, ...] = ("avg", "max", "corner_max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +44,13 @@ class Workload:
     max_side: float
     aligned: bool = True
     op: str = "roi_align"
+    mode: str = "avg"
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"Workload.op must be one of {OPS}, got {self.op!r}")
+        if self.mode not in MODES or (self.mode != "avg" and self.op != "roi_align"):
+            raise ValueError(f"Workload.mode must be one of {MODES} (roi_align) or 'avg', got {self.mode!r}")
         if self.op == "ps_roi_align" and self.channels % self.output_size**2:
             raise ValueError(
                 f"Workload.channels must be a multiple of output_size**2 for ps_roi_align, got {self.channels!r}"
@@ -67,11 +71,8 @@ class Workload:
         """Keyword arguments of the workload's op (jax_roialign.<op>) besides batch_indices."""
         if self.op == "ps_roi_align":  # always half-pixel
             return {"spatial_scale": self.spatial_scale, "sampling_ratio": self.sampling_ratio}
-        return {
-            "spatial_scale": self.spatial_scale,
-            "sampling_ratio": self.sampling_ratio,
-            "aligned": self.aligned,
-        }
+        kwargs = {"spatial_scale": self.spatial_scale, "sampling_ratio": self.sampling_ratio, "aligned": self.aligned}
+        return kwargs | ({"mode": self.mode} if self.op == "roi_align" else {})
 
     @property
     def output_channels(self) -> int:
@@ -171,6 +172,8 @@ WORKLOADS: dict[str, Workload | ResizeWorkload | PasteWorkload] = {
         # Mask R-CNN box head on P3 of an 800 x 1088 input.
         Workload("fpn-p3-sr2", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0),
         Workload("fpn-p3-adaptive", 2, 100, 136, 256, 512, 7, 1 / 8, 0, 16.0, 256.0),
+        # The same with the max of the samples (mmcv, the paper): no peer offers it.
+        Workload("fpn-p3-sr2-max", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0, mode="max"),
         # Mask head on P2.
         Workload("mask-p2", 2, 200, 272, 256, 256, 14, 1 / 4, 2, 16.0, 256.0),
         Workload("many-boxes", 2, 100, 136, 64, 8192, 7, 1 / 8, 2, 16.0, 256.0),

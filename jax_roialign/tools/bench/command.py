@@ -25,11 +25,11 @@ from pathlib import Path
 from jax_roialign.tools.arg_specs import WORKLOADS, PasteWorkload, ResizeWorkload, Workload
 from jax_roialign.tools.bench import compile_time
 from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers
-from jax_roialign.tools.bench.report import markdown_table, plot_scaling
+from jax_roialign.tools.bench.report import markdown_table, plot_scaling, scaling_table
 from jax_roialign.tools.bench.timing import time_ours
 from jax_roialign.tools.environment import device_tag, environment
 
-SCALING_BOXES = (128, 256, 512, 1024, 2048)
+SCALING_BOXES = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def _platform() -> str:
@@ -45,26 +45,27 @@ def run_workload(
     threads: int,
     repeats: int,
 ) -> dict:
-    """{runner name: timings} for one workload: ours (per impl for RoIAlign), then every peer of its op."""
-    if workload.op == "roi_align":
+    """{runner name: timings} for one workload: ours (per impl for box pooling), then every peer of its op."""
+    if isinstance(workload, Workload):
         rows = {f"jax_roialign[{impl}]": time_ours(workload, impl, repeats) for impl in impls}
     else:
         rows = {"jax_roialign": time_ours(workload, "xla", repeats)}
     for peer in peers:
-        if (workload.op, peer) in RUNNERS:
+        if (workload.op, peer) in RUNNERS and getattr(workload, "mode", "avg") == "avg":
             rows[peer] = RUNNERS[workload.op, peer](workload, threads, repeats)
     return rows
 
 
 def scaling(impls: Sequence[str], peers: Sequence[str], threads: int, repeats: int) -> dict:
-    """Times against the number of boxes on fpn-p3-sr2: {runner: {K: forward, fwd+bwd ms}}."""
+    """Times against the number of boxes on fpn-p3-sr2: {runner: {K: forward, fwd+bwd ms, peak / floor}}."""
     out: dict = {}
     for k in SCALING_BOXES:
         rows = run_workload(
             WORKLOADS["fpn-p3-sr2"].with_boxes(k), impls, [p for p in peers if p == "torchvision"], threads, repeats
         )
         for runner, r in rows.items():
-            out.setdefault(runner, {})[k] = {key: r[key] for key in ("forward_ms", "forward_backward_ms")}
+            keys = ("forward_ms", "forward_backward_ms", "backward_peak_over_floor")
+            out.setdefault(runner, {})[k] = {key: r[key] for key in keys if key in r}
     return out
 
 
@@ -93,7 +94,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="measure first-call compile times on fpn-p3 per output size and sampling ratio, and exit",
+        help="measure first-call compile times on fpn-p3 per output size, sampling ratio and mode, and exit",
     )
     parser.add_argument(
         "--table", type=Path, metavar="JSON", help="print the Markdown table of saved results and exit (runs nothing)"
@@ -105,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table(json.loads(args.table.read_text())))
         return 0
     if args.compile:
-        compile_time.print_table()
+        rows = compile_time.print_table()
+        if args.json is not None:
+            args.json.write_text(json.dumps({"environment": environment(), "compile": rows}, indent=2) + "\n")
+            print(f"results written to {args.json}")
         return 0
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats!r}")
@@ -128,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         path = Path("benchmarks") / "results" / f"{device_tag()}.json"
     if args.scaling:
         results["scaling"] = scaling(impls, peers, args.threads, args.repeats)
+        print(scaling_table(results["scaling"]))
         plot_scaling(results["scaling"], args.scaling)
         print(f"scaling plot written to {args.scaling}")
     if path is not None:

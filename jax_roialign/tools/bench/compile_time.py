@@ -1,10 +1,12 @@
-"""Compile time of a jitted roi_align on fpn-p3 against output size and sampling ratio.
+"""First-call time (trace + compile) of a jitted roi_align on fpn-p3, per convention.
 
     python -m jax_roialign bench --compile       # prints a Markdown table
 
-Each cell is the wall time of ``jax.jit(f).lower(...).compile()`` for the forward pass
-and for the gradient w.r.t. the features (boxes detached), in a fresh process per cell
-so that no compilation cache is shared.  Shapes: fpn-p3 from jax_roialign.tools.arg_specs.
+Each cell is the wall time of ``jax.jit(f).lower(...).compile()`` for three functions of
+the fpn-p3 workload (``jax_roialign.tools.arg_specs``): the forward pass, the gradient
+w.r.t. the features (boxes detached) and the gradient w.r.t. features and boxes.  Every
+cell runs in a fresh interpreter, so no compilation cache is shared; its three functions
+are compiled one after the other in it, as a user's first calls would be.
 """
 
 from __future__ import annotations
@@ -13,20 +15,35 @@ import json
 import subprocess
 import sys
 
-OUTPUT_SIZES = (7, 14)
-SAMPLING_RATIOS = (1, 2, 4, 0)
+# (output size, sampling ratio, mode): every mode at a fixed and an adaptive grid, and the mask head.
+CELLS: tuple[tuple[int, int, str], ...] = (
+    (7, 2, "avg"),
+    (7, 0, "avg"),
+    (7, 2, "max"),
+    (7, 0, "max"),
+    (7, 2, "corner_max"),
+    (7, 0, "corner_max"),
+    (14, 2, "avg"),
+    (14, 0, "avg"),
+)
+PASSES: tuple[str, ...] = ("forward", "features", "features_boxes")
 
 _CELL = """
 import dataclasses, json, sys, time
 import jax, jax.numpy as jnp
 import jax_roialign as jr
 from jax_roialign.tools.arg_specs import WORKLOADS
-out, ratio = int(sys.argv[1]), int(sys.argv[2])
-w = dataclasses.replace(WORKLOADS["fpn-p3-sr2"], output_size=out, sampling_ratio=ratio)
+out, ratio, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+w = dataclasses.replace(WORKLOADS["fpn-p3-sr2"], output_size=out, sampling_ratio=ratio, mode=mode)
 x, boxes, idx = (jnp.asarray(a) for a in w.arrays())
 pool = lambda x, b: jr.roi_align(x, b, out, batch_indices=idx, **w.kwargs())
+functions = {
+    "forward": pool,
+    "features": jax.grad(lambda x, b: pool(x, jax.lax.stop_gradient(b)).sum()),
+    "features_boxes": jax.grad(lambda x, b: pool(x, b).sum(), argnums=(0, 1)),
+}
 times = {}
-for name, fn in (("forward", pool), ("backward", jax.grad(lambda x, b: pool(x, jax.lax.stop_gradient(b)).sum()))):
+for name, fn in functions.items():
     start = time.perf_counter()
     jax.jit(fn).lower(x, boxes).compile()
     times[name] = time.perf_counter() - start
@@ -34,20 +51,26 @@ print(json.dumps(times))
 """
 
 
-def compile_seconds(output_size: int, sampling_ratio: int) -> dict[str, float]:
-    """{"forward": s, "backward": s} measured in a fresh interpreter."""
+def compile_seconds(output_size: int, sampling_ratio: int, mode: str) -> dict[str, float]:
+    """{pass: seconds} for the PASSES of one cell, measured in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, "-c", _CELL, str(output_size), str(sampling_ratio)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CELL, str(output_size), str(sampling_ratio), mode],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def print_table() -> None:
-    """Measure every (output size, sampling ratio) cell and print the table row by row."""
-    print("| output | sampling_ratio | forward compile s | fwd+bwd compile s |")
-    print("|---:|---:|---:|---:|")
-    for out in OUTPUT_SIZES:
-        for ratio in SAMPLING_RATIOS:
-            t = compile_seconds(out, ratio)
-            label = "adaptive" if ratio <= 0 else str(ratio)
-            print(f"| {out}x{out} | {label} | {t['forward']:.1f} | {t['backward']:.1f} |", flush=True)
+def print_table() -> list[dict]:
+    """Measure every cell, print the Markdown table row by row, and return the rows."""
+    print("| output | sampling_ratio | mode | forward s | fwd+bwd (features) s | fwd+bwd (features, boxes) s |")
+    print("|---:|---:|---|---:|---:|---:|")
+    rows = []
+    for out, ratio, mode in CELLS:
+        t = compile_seconds(out, ratio, mode)
+        rows.append({"output_size": out, "sampling_ratio": ratio, "mode": mode, **t})
+        label = "adaptive" if ratio <= 0 else str(ratio)
+        cells = " | ".join(f"{t[p]:.1f}" for p in PASSES)
+        print(f"| {out}x{out} | {label} | {mode} | {cells} |", flush=True)
+    return rows

@@ -39,8 +39,29 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(curves: dict) -> str:
+    """Markdown table of a K sweep: per runner and K, the times, the time per box and its ratio
+    to that runner's best time per box, and (ours) the backward's peak over its floor."""
+    lines = [
+        "| runner | K | forward ms | fwd us/box | / best | fwd+bwd ms | fwd+bwd us/box | / best | peak / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for runner, points in curves.items():
+        per_box = {
+            key: {k: 1e3 * p[key] / k for k, p in points.items()} for key in ("forward_ms", "forward_backward_ms")
+        }
+        best = {key: min(v.values()) for key, v in per_box.items()}
+        for k in sorted(points):
+            cells = []
+            for key in ("forward_ms", "forward_backward_ms"):
+                cells += [f"{points[k][key]:.1f}", f"{per_box[key][k]:.1f}", f"{per_box[key][k] / best[key]:.2f}"]
+            peak = points[k].get("backward_peak_over_floor")
+            lines.append(f"| {runner} | {k} | " + " | ".join(cells) + f" | {'-' if peak is None else f'{peak:.2f}'} |")
+    return "\n".join(lines)
+
+
 def plot_scaling(curves: dict, path: Path) -> None:
-    """Time against K, one line per runner and pass, as a PNG."""
+    """Time per box against K (log-log), one line per runner and pass, as a PNG: flat lines are linear in K."""
     try:
         import matplotlib
 
@@ -53,9 +74,13 @@ def plot_scaling(curves: dict, path: Path) -> None:
         ks = sorted(points)
         for key, style in (("forward_ms", "-o"), ("forward_backward_ms", "--s")):
             label = f"{runner} {'forward' if key == 'forward_ms' else 'fwd+bwd'}"
-            ax.plot(ks, [points[k][key] for k in ks], style, label=label)
+            ax.plot(ks, [1e3 * points[k][key] / k for k in ks], style, label=label)
     ax.set(
-        xscale="log", yscale="log", xlabel="boxes K", ylabel="median time (ms)", title="fpn-p3-sr2: time against boxes"
+        xscale="log",
+        yscale="log",
+        xlabel="boxes K",
+        ylabel="median time per box (us)",
+        title="fpn-p3-sr2: time per box against boxes",
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
