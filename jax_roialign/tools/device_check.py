@@ -210,9 +210,8 @@ def determinism_step(dry_run: bool) -> dict:
 
             def grad(x, impl=impl, mode=mode):
                 def loss(x):
-                    out = jr.roi_align(
-                        x, boxes, workload.output_size, batch_indices=idx, mode=mode, impl=impl, **workload.kwargs()
-                    )
+                    kwargs = workload.kwargs() | {"mode": mode}
+                    out = jr.roi_align(x, boxes, workload.output_size, batch_indices=idx, impl=impl, **kwargs)
                     return jnp.vdot(out, g)
 
                 return jax.grad(loss)(x)
