@@ -84,6 +84,11 @@ def _score_maps(x):
     return jnp.concatenate([x, -x], axis=-1)
 
 
+def _paste_masks(x, b):
+    """Detectron2's soft mask pasting of one 6 x 6 mask per box (differentiable in masks and boxes)."""
+    return jr.paste_masks(x[BATCH, :, :6, 0], b, (8, 9), convention="detectron2", threshold=None)
+
+
 CASES = {
     c.name: c
     for c in (
@@ -99,6 +104,8 @@ CASES = {
         Case("checked.roi_align", _checked, BOXES),
         Case("roi_align_rotated", lambda x, b: jr.roi_align_rotated(x, b, 2, batch_indices=BATCH), ROTATED),
         Case("ps_roi_align", lambda x, b: jr.ps_roi_align(_score_maps(x), b, 2, batch_indices=BATCH), BOXES),
+        Case("resize", lambda x, b: jr.resize(x, (5, 9), method="bilinear"), BOXES, box_derivative=False),
+        Case("paste_masks", _paste_masks, BOXES),
         Case(
             "ps_roi_pool",
             lambda x, b: jr.ps_roi_pool(_score_maps(x), b, 2, batch_indices=BATCH),
