@@ -276,7 +276,8 @@ def roi_align_rotated_canonical(
 ) -> jax.Array:
     """Rotated RoIAlign of canonical inputs ((N, H, W, C), (K, 5), (K,)): (K, out_h, out_w, C).
 
-    No Pallas kernel yet: impl="pallas" raises NotImplementedError, impl=None runs XLA.
+    No Pallas kernel (a rotated box's samples share no rows or columns, so the separable
+    avg kernel does not apply): impl="pallas" raises NotImplementedError, impl=None runs XLA.
     """
     return _dispatch(_ROI_ALIGN_ROTATED_IMPLS, impl, features, boxes, batch_indices, spec)
 
@@ -313,7 +314,7 @@ def roi_align_rotated(
         height are clamped to >= 1 about the centre.
       clockwise: True negates the angle (mmcv clockwise=True).
       data_format: "NHWC" or "NCHW", for features and the result.
-      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel yet).
+      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel).
 
     Returns:
       (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW ((N, R, ...) for
