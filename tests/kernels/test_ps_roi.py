@@ -4,7 +4,8 @@ The shared test base (``tests/ps_roi_base.py``) runs here on the kernels as
 :class:`TestPSRoIPallas` (interpret mode on a CPU); its ps_roi_pool-only tests run once,
 on XLA, in ``tests/xla/test_ps_roi.py``.  The other tests compare with the XLA path: the
 forward pass and the features' gradient on both grids, the boxes' gradient, the kernels
-in the lowered program, and the contract of ``core.position_sensitive.bin_boxes``.
+in the lowered program (interpreted, and exported for a GPU and a TPU), and the contract
+of ``core.position_sensitive.bin_boxes``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,29 @@ def test_lowered_program_runs_the_avg_kernels_and_impl_none_runs_xla():
         "roi_align_avg_forward",
     ]
     assert kernel_names(jax.value_and_grad(loss), x) == []
+
+
+@pytest.mark.parametrize("platform,target_call", [("cuda", "__gpu$xla.gpu.triton"), ("tpu", "tpu_custom_call")])
+def test_lowers_to_the_hardware_kernels(platform, target_call):
+    """Exported for a GPU or TPU, value and both gradients hold the Triton / Mosaic avg kernels
+    (as tests/kernels/test_roi_align.py's test_public_op_lowers_to_the_hardware_kernels)."""
+
+    def value_and_grads(x, boxes, batch):
+        def loss(x, boxes):
+            return jr.ps_roi_align(x, boxes, 7, batch_indices=batch, spatial_scale=0.25, impl="pallas").sum()
+
+        return jax.value_and_grad(loss, argnums=(0, 1))(x, boxes)
+
+    args = (
+        jax.ShapeDtypeStruct((2, 20, 24, 7 * 7 * 8), jnp.float32),
+        jax.ShapeDtypeStruct((5, 4), jnp.float32),
+        jax.ShapeDtypeStruct((5,), jnp.int32),
+    )
+    unchecked = [jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")]
+    chip = jax.sharding.AbstractDevice(device_kind="TPU v5 lite", num_cores=1, platform="tpu")
+    with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((1,), ("x",), abstract_device=chip)):
+        exported = jax.export.export(jax.jit(value_and_grads), platforms=[platform], disabled_checks=unchecked)(*args)
+    assert exported.mlir_module().count(target_call) >= 2  # forward and backward kernels
 
 
 @pytest.mark.parametrize(
