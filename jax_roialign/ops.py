@@ -28,8 +28,9 @@ from jax_roialign.conventions import (
     output_size_pair,
     scale_pair,
 )
-from jax_roialign.core import position_sensitive
+from jax_roialign.core import guards, position_sensitive
 from jax_roialign.core import resize as tables
+from jax_roialign.core.bins import compute_dtype
 from jax_roialign.core.guards import images_in_range
 from jax_roialign.xla import paste_masks as xla_paste
 from jax_roialign.xla import resize as xla_resize
@@ -73,13 +74,37 @@ def _no_kernel(op: str) -> Callable:
     return decline
 
 
+@functools.partial(jax.jit, static_argnames="spec")
+def _pallas_ps_roi_align(features, boxes, batch_indices, spec):
+    """Position-sensitive RoIAlign on the avg RoIAlign kernels, with the contract of ``xla.ps_roi_align``.
+
+    Bin (p, q) of box k is a one-bin avg RoIAlign of position map (image, p, q): the
+    boxes become K * out_h * out_w one-bin boxes (``position_sensitive.bin_boxes``, the
+    same samples up to coordinate rounding) pooled by :func:`_pallas_roi_align`, so the
+    features' derivative is the kernels' and the boxes' is the XLA path's, chained
+    through the bin boxes' arithmetic.
+    """
+    k = boxes.shape[0]
+    out_h, out_w = spec.output_size
+    boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(
+        boxes.astype(compute_dtype(features.dtype)), batch_indices
+    )
+    maps = position_sensitive.position_maps(features, spec.output_size)
+    bin_boxes = position_sensitive.bin_boxes(boxes, spec).reshape(k * out_h * out_w, 4)
+    images = position_sensitive.bin_box_images(batch_indices, features.shape[0], spec.output_size).reshape(-1)
+    out = _pallas_roi_align(maps, bin_boxes, images, position_sensitive.bin_box_spec(spec))
+    return guards.mark_nonfinite(out.reshape(k, out_h, out_w, maps.shape[-1]), finite)
+
+
+# No rotated kernel: a rotated box's samples share no rows or columns of the map, so the
+# separable avg kernels (a row table times a column table per bin) do not apply.
 _ROI_ALIGN_ROTATED_IMPLS: dict[str, Callable] = {
     "xla": jax.jit(xla.roi_align_rotated, static_argnames="spec"),
     "pallas": _no_kernel("roi_align_rotated"),
 }
 _PS_ROI_ALIGN_IMPLS: dict[str, Callable] = {
     "xla": jax.jit(xla.ps_roi_align, static_argnames="spec"),
-    "pallas": _no_kernel("ps_roi_align"),
+    "pallas": _pallas_ps_roi_align,
 }
 
 
@@ -251,7 +276,8 @@ def roi_align_rotated_canonical(
 ) -> jax.Array:
     """Rotated RoIAlign of canonical inputs ((N, H, W, C), (K, 5), (K,)): (K, out_h, out_w, C).
 
-    No Pallas kernel yet: impl="pallas" raises NotImplementedError, impl=None runs XLA.
+    No Pallas kernel (a rotated box's samples share no rows or columns, so the separable
+    avg kernel does not apply): impl="pallas" raises NotImplementedError, impl=None runs XLA.
     """
     return _dispatch(_ROI_ALIGN_ROTATED_IMPLS, impl, features, boxes, batch_indices, spec)
 
@@ -288,7 +314,7 @@ def roi_align_rotated(
         height are clamped to >= 1 about the centre.
       clockwise: True negates the angle (mmcv clockwise=True).
       data_format: "NHWC" or "NCHW", for features and the result.
-      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel yet).
+      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel).
 
     Returns:
       (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW ((N, R, ...) for
@@ -320,12 +346,13 @@ def ps_roi_align_canonical(
     """Position-sensitive RoIAlign of canonical inputs: (K, out_h, out_w, C / (out_h * out_w)).
 
     spec must have mode "avg".  ValueError when C is not a multiple of out_h * out_w.
-    No Pallas kernel yet: impl="pallas" raises NotImplementedError, impl=None runs XLA.
+    impl="pallas" pools one-bin boxes of the position maps with the avg RoIAlign kernels;
+    impl=None runs XLA (the device check measures roi_align's kernels, not this use of them).
     """
     if spec.mode != "avg":
         raise ValueError(f"position-sensitive RoIAlign averages its bins; spec.mode must be 'avg', got {spec.mode!r}")
     position_sensitive.output_channels(features.shape[3], spec.output_size)
-    return _dispatch(_PS_ROI_ALIGN_IMPLS, impl, features, boxes, batch_indices, spec)
+    return _dispatch(_PS_ROI_ALIGN_IMPLS, "xla" if impl is None else impl, features, boxes, batch_indices, spec)
 
 
 def ps_roi_align(
@@ -347,7 +374,9 @@ def ps_roi_align(
       boxes, batch_indices, spatial_scale, data_format: as in :func:`roi_align`.
       output_size: int or (out_h, out_w).
       sampling_ratio: > 0 samples per bin and axis; <= 0 adaptive (exact under jit).
-      impl: None or "xla"; "pallas" raises NotImplementedError (no kernel yet).
+      impl: None or "xla": the XLA path; "pallas": the avg RoIAlign kernels, pooling
+        bin (p, q) of every box as a one-bin box (the same samples up to coordinate
+        rounding; box derivatives from the XLA path, first order).
 
     Returns:
       (K, out_h, out_w, C_out) for NHWC or (K, C_out, out_h, out_w) for NCHW, with

@@ -3,7 +3,8 @@
 :class:`PSRoITestBase` checks ``jax_roialign.ps_roi_align(..., impl=cls.impl)`` and
 ``jax_roialign.ps_roi_pool`` against ``tests/reference.py`` (``docs/conventions.md``
 section 6) under both grids, every dtype, layout, box form and edge case; each
-implementation subclasses it (``tests/xla/test_ps_roi.py``).  Derivatives are checked against
+implementation subclasses it (``tests/xla/test_ps_roi.py``, ``tests/kernels/test_ps_roi.py``;
+ps_roi_pool has no Pallas path, so only the XLA subclass runs its pool-only tests).  Derivatives are checked against
 finite differences in ``tests/test_transformations.py``.  Shapes are shared between
 tests so that their compilations are reused, and compiled without XLA's optimizations.
 """

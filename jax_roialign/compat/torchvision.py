@@ -143,7 +143,8 @@ def ps_roi_align(
     or height, or inverted by less than a bin) gives NaN (0 / 0) and a negative one
     -0.0, as torchvision computes them; those bins pass no gradient.  Output channel c
     at bin (p, q) reads input channel ``(c * out_h + p) * out_w + q``.  Gradients w.r.t.
-    input match torchvision's backward; gradients w.r.t. boxes are available too.
+    input match torchvision's backward; gradients w.r.t. boxes are available too.  impl as
+    in :func:`jax_roialign.ps_roi_align` (None: XLA; "pallas": the avg RoIAlign kernels).
     """
     coords, idx = _boxes_and_indices(boxes)
     x = canonical.canonical_features(input, "NCHW", name="input")

@@ -85,14 +85,14 @@ def _torchvision_roi_op(
 
 
 def _torchvision_ps_roi_op(
-    op: Callable[..., jax.Array], params: dict, arrays: dict[str, np.ndarray]
+    op: Callable[..., jax.Array], params: dict, arrays: dict[str, np.ndarray], impl: str | None = None
 ) -> list[FieldResult]:
     """Output and input gradient of torchvision.ops.ps_roi_align or ps_roi_pool, and the channel each bin reads.
 
     ps_roi_pool cases carry a cotangent that is zero on the boxes where torchvision's
     backward is not the derivative of its forward (params["cotangent_zero_boxes"]).
     """
-    results = _torchvision_roi_op(op, params, arrays)
+    results = _torchvision_roi_op(op, params, arrays, impl)
     mapping = position_sensitive.channel_mapping(arrays["output"].shape[1], tuple(params["output_size"]))
     mapping = np.broadcast_to(mapping, arrays["channel_mapping"].shape)
     return [*results, compare("channel_mapping", mapping, arrays["channel_mapping"], 0.0, 0.0)]
@@ -279,7 +279,12 @@ COMPARISONS: dict[tuple[str, str], Callable[[dict, dict[str, np.ndarray]], list[
 
 # The (framework, op) pairs whose op takes impl=, so that a case can run on either implementation.
 SELECTS_IMPL: frozenset[tuple[str, str]] = frozenset(
-    {("torchvision", "roi_align"), ("onnxruntime", "roi_align"), ("onnx_backend", "roi_align")}
+    {
+        ("torchvision", "roi_align"),
+        ("torchvision", "ps_roi_align"),
+        ("onnxruntime", "roi_align"),
+        ("onnx_backend", "roi_align"),
+    }
 )
 
 
