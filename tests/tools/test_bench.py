@@ -131,3 +131,16 @@ def test_pallas_timings_on_a_cpu_are_refused():
 def test_run_rejects_bad_flags(argv, match):
     with pytest.raises(ValueError, match=match):
         bench.run(_args(*argv, "--no-peers"))
+
+
+def test_scaling_table_gives_time_per_box_over_the_best():
+    """Saved sweeps (JSON: string keys) print per-box times and their ratio to the runner's best."""
+    from jax_roialign.tools.bench.report import scaling_table
+
+    curves = {"ours": {"64": {"forward_ms": 0.64, "forward_backward_ms": 6.4, "backward_peak_over_floor": 0.8},
+                       "128": {"forward_ms": 2.56, "forward_backward_ms": 12.8}}}  # fmt: skip
+    rows = scaling_table(curves).splitlines()[2:]
+    assert rows == [
+        "| ours | 64 | 0.6 | 10.0 | 1.00 | 6.4 | 100.0 | 1.00 | 0.80 |",
+        "| ours | 128 | 2.6 | 20.0 | 2.00 | 12.8 | 100.0 | 1.00 | - |",
+    ]

@@ -67,7 +67,8 @@ def test_hand_written_transpose_is_jaxs_transpose(sampling_ratio, monkeypatch):
     cot = jnp.asarray(np.random.default_rng(1).standard_normal((4, 3, 2, C)))
 
     def grads(pool):
-        return jax.jit(jax.grad(lambda x, b: jnp.vdot(pool(x, b, image, in_range, spec), cot), argnums=(0, 1)))(x, boxes)
+        loss = lambda x, b: jnp.vdot(pool(x, b, image, in_range, spec), cot)  # noqa: E731
+        return jax.jit(jax.grad(loss, argnums=(0, 1)))(x, boxes)
 
     ours, want = grads(tap_sum.avg_pool), grads(_autodiff_transpose_pool)
     chex.assert_trees_all_close(ours, want, rtol=1e-12, atol=1e-12)

@@ -103,7 +103,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.table is not None:
-        print(markdown_table(json.loads(args.table.read_text())))
+        saved = json.loads(args.table.read_text())
+        print(markdown_table(saved))
+        if "scaling" in saved:
+            print("\n" + scaling_table(saved["scaling"]))
         return 0
     if args.compile:
         rows = compile_time.print_table()

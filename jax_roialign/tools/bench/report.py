@@ -47,6 +47,7 @@ def scaling_table(curves: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for runner, points in curves.items():
+        points = {int(k): p for k, p in points.items()}  # JSON keys are strings
         per_box = {
             key: {k: 1e3 * p[key] / k for k, p in points.items()} for key in ("forward_ms", "forward_backward_ms")
         }
@@ -71,6 +72,7 @@ def plot_scaling(curves: dict, path: Path) -> None:
         raise ImportError('the scaling plot needs matplotlib: pip install "jax-roialign[viz]"') from err
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for runner, points in curves.items():
+        points = {int(k): p for k, p in points.items()}  # JSON keys are strings
         ks = sorted(points)
         for key, style in (("forward_ms", "-o"), ("forward_backward_ms", "--s")):
             label = f"{runner} {'forward' if key == 'forward_ms' else 'fwd+bwd'}"
