@@ -41,7 +41,7 @@ class Target:
       interpret: run through Pallas' interpreter (any backend, e.g. a CPU) instead
         of compiling for the hardware.
       vmem_limit_bytes: Mosaic only: the scoped VMEM a kernel may use (default None:
-        the chip's default scoped limit; docs/kernels.md lists them).  A kernel that
+        the chip's default scoped limit).  A kernel that
         needs more fails to compile, and the error states what it needs (how
         ``jax_roialign.tools.aot`` measures the kernels' VMEM).
     """
@@ -90,7 +90,7 @@ class Target:
 # The block sizes each backend uses unless told otherwise, chosen from ahead-of-time
 # compiles (docs/kernels.md, "Block sizes"): on an H100 the candidate whose kernels compile
 # without spills, at 7 x 7 and 14 x 14 outputs, in the fewest registers; on TPU v4 .. 7x
-# one lane width of channels and one sublane group of rows, the smallest VMEM.
+# one lane width of channels and one sublane group of rows (VMEM use not yet measured).
 DEFAULT_BLOCK_SIZES: dict[str, BlockSizes] = {
     "triton": BlockSizes(channels=32, tile_rows=8, tile_cols=8),
     "mosaic": BlockSizes(channels=128, tile_rows=8, tile_cols=8),
