@@ -37,16 +37,24 @@ def _n_reduced(boxes: np.ndarray, output_size, scale: float, sampling_ratio: int
     return int(4 * np.prod(np.ceil(size / np.asarray(output_size[::-1]))))
 
 
+# Every (mode, sampling ratio, aligned) convention once, the three (scale, output size)
+# problems in rotation, so that each problem meets every mode, ratio and alignment.
+_PROBLEMS = [(1.0, (3, 5)), (0.5, (2, 2)), (0.25, (1, 1))]
+REFERENCE_GRID = [
+    (mode, ratio, aligned, *_PROBLEMS[(m + r + a) % 3])
+    for m, mode in enumerate(["avg", "max", "corner_max"])
+    for r, ratio in enumerate([0, 1, 2, 3])
+    for a, aligned in enumerate([True, False])
+]
+
+
 class RoIAlignTestBase:
     """Agreement of roi_align(impl=self.impl) with the NumPy reference."""
 
     impl: str
 
     @pytest.mark.usefixtures("x64")
-    @pytest.mark.parametrize("mode", ["avg", "max", "corner_max"])
-    @pytest.mark.parametrize("sampling_ratio", [0, 1, 2, 3])
-    @pytest.mark.parametrize("aligned", [True, False])
-    @pytest.mark.parametrize("scale,output_size", [(1.0, (3, 5)), (0.5, (2, 2)), (0.25, (1, 1))])
+    @pytest.mark.parametrize("mode,sampling_ratio,aligned,scale,output_size", REFERENCE_GRID)
     def test_matches_reference_float64(self, mode, sampling_ratio, aligned, scale, output_size):
         features, boxes, batch = problem(scale)
         kwargs = dict(spatial_scale=scale, sampling_ratio=sampling_ratio, aligned=aligned, mode=mode)
