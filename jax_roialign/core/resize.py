@@ -677,6 +677,45 @@ def matrix_table(m: np.ndarray) -> AxisTable:
     return window_table(m.shape[1], first, last + 1, lambda o, j: m[o, np.minimum(j, m.shape[1] - 1)])
 
 
+# Transposes computed so far, both ways (a table's transpose's transpose is the table itself).
+_TRANSPOSED: dict[AxisTable, AxisTable] = {}
+_MAX_TRANSPOSED = 4096
+
+
+def transposed(table: AxisTable) -> AxisTable:
+    """The table of the transposed operator: ``length`` outputs over ``size`` inputs.
+
+    Its matrix is ``table.matrix().T``: input i receives every output that reads it, the
+    reads clamped at a border folded onto the border row, outputs marked outside
+    dropped (their value is the fill, a constant), zero weights dropped.  Built from the
+    taps without a dense matrix; input i's window spans the first to the last output
+    reading it (a banded table: a 2x upsample gives windows of about 4 outputs, step 2).
+    Cached both ways: ``transposed(transposed(t)) is t``.
+    """
+    cached = _TRANSPOSED.get(table)
+    if cached is not None:
+        return cached
+    outputs = np.repeat(np.arange(table.size), table.taps)
+    inputs = table.indices().reshape(-1)
+    weights = table.weights.reshape(-1)
+    keep = (weights != 0) & ~np.repeat(table.outside, table.taps)
+    outputs, inputs, weights = outputs[keep], inputs[keep], weights[keep]
+    first = np.full(table.length, table.size, np.int64)
+    last = np.full(table.length, -1, np.int64)
+    np.minimum.at(first, inputs, outputs)
+    np.maximum.at(last, inputs, outputs)
+    empty = last < first
+    first, last = np.where(empty, 0, first), np.where(empty, 0, last)
+    taps = int(max((last - first).max(initial=0), 0)) + 1
+    window = np.zeros((table.length, taps))
+    np.add.at(window, (inputs, outputs - first[inputs]), weights)
+    result = make_table(table.size, first, window)
+    if len(_TRANSPOSED) >= _MAX_TRANSPOSED:
+        _TRANSPOSED.clear()
+    _TRANSPOSED[table], _TRANSPOSED[result] = result, table
+    return result
+
+
 # ================================================================================== Chainer
 @functools.lru_cache(maxsize=512)
 def chainer_axis(length: int, size: int, mode: str, align_corners: bool) -> AxisTable:

@@ -7,18 +7,28 @@ taps per output.  Tables are static, so how they are applied is decided at trace
   window of output ``r`` moved by ``q j`` inputs, for a period p <= MAX_PERIOD, as in
   every integer or simple-ratio resize) is applied as **strided slices** of the
   edge-padded input, one per phase and tap, and the phases are interleaved once at the
-  end, after both axes.  Its transpose (the gradient) is again slices and pads, with no
-  scatter: the fast path for large images;
+  end, after both axes: the fast path for large images;
 - any other table is **gathered** (``jnp.take`` along the axis): one gather per tap,
   fused with the weighted sum into one loop, for MIN_SLICED outputs or more; below, one
   gather of all taps and a sum over them, a few operations to compile whatever the number
-  of taps (what small images need).  The gradient of a gather is a scatter-add.
+  of taps (what small images need).
 
 Both compute ``sum_t w[o, t] * x[clip(start[o] + t)]`` in the tap order of the table, in
-float32 (float64 for float64 input).  A nearest-neighbour table moves values without
-arithmetic, so it keeps the input dtype (integers included) and is exact.  The integer
-(uint8) arithmetic of torch, onnxruntime and OpenCV is here too, each as the framework
-rounds it.
+float32 (float64 for float64 input).  That float resample is a linear primitive,
+``x -> T_h x T_w^T``, whose transpose (the gradient) is the resample by the **transposed
+tables** (:func:`~jax_roialign.core.resize.transposed`: input i receives every output that
+reads it, clamped reads folded onto the border rows, outputs outside dropped), applied by
+the same plans: a 2x upsample's transpose is again periodic (period 1, step 2), so its
+gradient is strided slices of the cotangent, with no scatter and no pad with interior
+padding (JAX's own transpose of the slices); a gathered table's gradient is a gather, not
+a scatter-add.  The transpose of the transpose is the original map, so every
+transformation (jit, vmap, jvp, grad, linear_transpose, checkpoint, scan, higher orders)
+stays on these plans.
+
+A nearest-neighbour table moves values without arithmetic, so it keeps the input dtype
+(integers included) and is exact; it stays plain jax.numpy (its gradient, a gather's
+scatter-add or slices' pads, is already fast).  The integer (uint8) arithmetic of torch,
+onnxruntime and OpenCV is here too, each as the framework rounds it.
 """
 
 from __future__ import annotations
@@ -29,7 +39,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
+from jax_roialign.core.avals import result_aval
 from jax_roialign.core.bins import compute_dtype
 from jax_roialign.core.resize import (
     AxisTable,
@@ -37,6 +50,7 @@ from jax_roialign.core.resize import (
     FixedPointRule,
     FixedPointTable,
     OnnxLinearUint8Rule,
+    transposed,
 )
 
 # Largest period (outputs per repetition of the table) applied with strided slices; the
@@ -45,6 +59,11 @@ MAX_PERIOD = 8
 # Fewest outputs for which a periodic table is applied with slices: below it, one gather
 # runs as fast and compiles in a fraction of the time (one op instead of period x taps).
 MIN_SLICED = 64
+# Most slices per phase for which a transposed table's periodic axis clamps each slice's reads
+# instead of edge-padding its input (the cotangent, the larger array) up front: a clamped
+# slice is a concatenation that costs a few selects per element in the fused sum, so
+# padding wins for wider windows (a 2x bicubic upsample's transpose has 8 per phase).
+MAX_CLAMPED_TERMS = 4
 STRATEGIES: tuple[str, ...] = ("auto", "slices", "gather")
 
 
@@ -88,6 +107,16 @@ def _weight(w: np.ndarray) -> np.ndarray | float | None:
     if np.all(w == w[0]):
         return float(w[0])
     return w
+
+
+def _copies(table: AxisTable) -> bool:
+    """Whether every output copies one input (a selection), an output with no tap being outside.
+
+    A row of zeros inside the axis (as in a transposed table: an input no output reads)
+    is a zero to compute, not a copy.
+    """
+    empty = ~np.any(table.weights != 0, axis=1)
+    return table.is_selection() and bool(np.all(table.outside[empty]))
 
 
 def _periodic(table: AxisTable, period: int) -> PeriodicPlan | None:
@@ -138,7 +167,7 @@ def _periodic(table: AxisTable, period: int) -> PeriodicPlan | None:
         phases.append(Phase(tuple(terms)))
     pad = (-lo, max(hi, 0))
     phases = tuple(Phase(tuple((first + pad[0], w) for first, w in p.terms)) for p in phases)
-    return PeriodicPlan(period, step, count, pad, phases, size, table.is_selection())
+    return PeriodicPlan(period, step, count, pad, phases, size, _copies(table))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -157,7 +186,7 @@ def axis_plan(table: AxisTable, strategy: str = "auto") -> PeriodicPlan | Gather
                 return plan
     used = [t for t in range(table.taps) if np.any(table.weights[:, t])] or [0]
     indices = table.indices()[:, used].astype(np.int32)
-    selection = table.is_selection()
+    selection = _copies(table)
     if selection:  # one tap per output, weight 1 (or no tap at all: weight 0, only where outside)
         picked = np.argmax(table.weights != 0, axis=1)
         indices = table.indices()[np.arange(table.size), picked][:, None].astype(np.int32)
@@ -206,13 +235,48 @@ def _edge_pad(x: jax.Array, axis: int, lo: int, hi: int) -> jax.Array:
     return jnp.concatenate(parts, axis=axis)
 
 
-def _apply_periodic(x: jax.Array, plan: PeriodicPlan, axis: int) -> list[jax.Array]:
-    """The phases of the axis, each with `count` outputs along it; x is already edge-padded by plan.pad."""
+def _clamped_slice(x: jax.Array, axis: int, start: int, step: int, count: int) -> jax.Array:
+    """x[clip(start + step * j, 0, n - 1)] along axis for j < count (step > 0), without a gather.
+
+    The reads before the axis are broadcasts of its first slice, those past it of its
+    last, around one strided slice: a concatenation that XLA fuses into the weighted sum
+    consuming it (padding the whole input up front instead is a copy of it, two for two
+    axes, which costs as much as the sum itself on a large cotangent).
+    """
+    n = x.shape[axis]
+    below = min(count, max(0, -(start // step)))
+    inside = min(count, max(below, (n - 1 - start) // step + 1)) - below
+    above = count - below - inside
+    parts = []
+    if below:
+        parts.append(_broadcast_along(jax.lax.slice_in_dim(x, 0, 1, axis=axis), axis, below))
+    if inside:
+        first = start + step * below
+        parts.append(jax.lax.slice_in_dim(x, first, first + step * (inside - 1) + 1, step, axis))
+    if above:
+        parts.append(_broadcast_along(jax.lax.slice_in_dim(x, n - 1, n, axis=axis), axis, above))
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+
+
+def _broadcast_along(edge: jax.Array, axis: int, count: int) -> jax.Array:
+    shape = list(edge.shape)
+    shape[axis] = count
+    return jnp.broadcast_to(edge, shape)
+
+
+def _apply_periodic(x: jax.Array, plan: PeriodicPlan, axis: int, padded: bool) -> list[jax.Array]:
+    """The phases of the axis, each with `count` outputs along it.
+
+    padded: x is already edge-padded by plan.pad; otherwise each read is clamped on its own.
+    """
     phases = []
     for phase in plan.phases:
         terms = []
         for first, w in phase.terms:
-            sliced = jax.lax.slice_in_dim(x, first, first + plan.step * (plan.count - 1) + 1, plan.step, axis)
+            if padded:
+                sliced = jax.lax.slice_in_dim(x, first, first + plan.step * (plan.count - 1) + 1, plan.step, axis)
+            else:
+                sliced = _clamped_slice(x, axis, first - plan.pad[0], plan.step, plan.count)
             terms.append(_scaled(sliced, w, axis))
         phases.append(_sum(terms, x, axis, plan.count))
     return phases
@@ -248,17 +312,113 @@ def _interleave(phases: list[jax.Array], axis: int, size: int) -> jax.Array:
     return jax.lax.slice_in_dim(out, 0, size, axis=axis) if out.shape[axis] != size else out
 
 
-def _phases(x: jax.Array, plan, axis: int) -> list[jax.Array]:
+def _phases(x: jax.Array, plan, axis: int, padded: bool) -> list[jax.Array]:
     """The phases of x resampled along axis by plan (one phase unless the plan is periodic)."""
     if plan is None:
         return [x]
     if isinstance(plan, PeriodicPlan):
-        return _apply_periodic(x, plan, axis)
+        return _apply_periodic(x, plan, axis, padded)
     return [_apply_gather(x, plan, axis)]
 
 
 def _is_selection(plan) -> bool:
     return plan is None or plan.selection
+
+
+def _order(table_h: AxisTable, table_w: AxisTable, horizontal_first: bool | None) -> bool:
+    """Whether the vertical pass goes first: the axis that shrinks the data most, unless fixed."""
+    if horizontal_first is not None:
+        return not horizontal_first
+    return table_h.size * table_w.length <= table_w.size * table_h.length
+
+
+def _separable(
+    x: jax.Array, table_h: AxisTable, table_w: AxisTable, first_h: bool, strategy: str, pad: bool = True
+) -> jax.Array:
+    """x resampled by both tables in x's dtype, the vertical pass first if first_h; outside outputs 0.
+
+    Plain jax.numpy: the forward of the linear primitive below, and the whole resample of
+    selection tables (whose autodiff transpose, a gather's scatter-add, is fast enough).
+    pad: edge-pad the periodic axes once, up front (cheaper, for an input smaller than the
+    output, than padding each phase of the first axis again for the second); otherwise
+    (a transposed table, whose input, a cotangent, is the larger array: padding copies
+    it once per axis) each slice clamps its own reads, on axes of at most
+    MAX_CLAMPED_TERMS slices per phase.
+    """
+    plan_h, plan_w = axis_plan(table_h, strategy), axis_plan(table_w, strategy)
+    order = ((1, plan_h), (2, plan_w)) if first_h else ((2, plan_w), (1, plan_h))
+    (axis_a, plan_a), (axis_b, plan_b) = order
+    size_a = x.shape[axis_a] if plan_a is None else plan_a.size
+    size_b = x.shape[axis_b] if plan_b is None else plan_b.size
+    padded = {}
+    for axis, plan in order:
+        if isinstance(plan, PeriodicPlan):
+            padded[axis] = pad or max(len(phase.terms) for phase in plan.phases) > MAX_CLAMPED_TERMS
+            if padded[axis]:
+                x = _edge_pad(x, axis, *plan.pad)
+    # Both axes are resampled phase by phase; the phases are interleaved once, at the end.
+    grid = [
+        _phases(phase, plan_b, axis_b, padded.get(axis_b, True))
+        for phase in _phases(x, plan_a, axis_a, padded.get(axis_a, True))
+    ]
+    y = _interleave([_interleave(row, axis_b, size_b) for row in grid], axis_a, size_a)
+    outside = table_h.outside[:, None] | table_w.outside[None, :]
+    if outside.any():
+        y = jnp.where(jnp.asarray(outside)[None, :, :, None], jnp.zeros((), y.dtype), y)
+    return y
+
+
+# ------------------------------------------------------------------------ the linear primitive
+# The float resample by two tables is the linear map x -> T_h x T_w^T (outside outputs 0).  As a
+# primitive, its transpose is the resample by the transposed tables (``core.resize.transposed``,
+# the passes in the opposite order, reads clamped per slice instead of padding the cotangent),
+# applied by the same plans (slices or gathers).  JAX's own transpose of the slices, a pad with
+# interior padding per phase and tap and a sum of full-size arrays, is slower
+# (docs/performance.md, "Resize").  The transpose of the transpose is the original map.
+_resample_p = Primitive("roialign_resample")
+
+
+def _bind(x: jax.Array, table_h: AxisTable, table_w: AxisTable, first_h: bool, strategy: str, pad: bool) -> jax.Array:
+    return _resample_p.bind(x, table_h=table_h, table_w=table_w, first_h=first_h, strategy=strategy, pad=pad)
+
+
+def _resample_abstract(x, *, table_h, table_w, first_h, strategy, pad):
+    return result_aval((x.shape[0], table_h.size, table_w.size, x.shape[3]), x.dtype, (x,))
+
+
+def _resample_jvp(primals, tangents, *, table_h, table_w, first_h, strategy, pad):
+    (x,), (dx,) = primals, tangents
+    y = _bind(x, table_h, table_w, first_h, strategy, pad)
+    if type(dx) is ad.Zero:
+        return y, ad.Zero.from_primal_value(y)
+    return y, _bind(dx, table_h, table_w, first_h, strategy, pad)  # linear: the tangent is the map itself
+
+
+def _resample_transpose(ct, x, *, table_h, table_w, first_h, strategy, pad):
+    if type(ct) is ad.Zero:
+        return [None]
+    return [_bind(ct, transposed(table_h), transposed(table_w), not first_h, strategy, not pad)]
+
+
+def _resample_batch(args, dims, *, table_h, table_w, first_h, strategy, pad):
+    """A batch axis joins the image axis N (every image is resampled on its own)."""
+    (x,), (dim,) = args, dims
+    x = jnp.moveaxis(x, dim, 0)
+    batch, n = x.shape[:2]
+    y = _bind(x.reshape((batch * n, *x.shape[2:])), table_h, table_w, first_h, strategy, pad)
+    return y.reshape((batch, n, *y.shape[1:])), 0
+
+
+def _resample_fn(x, *, table_h, table_w, first_h, strategy, pad):
+    return _separable(x, table_h, table_w, first_h, strategy, pad)
+
+
+_resample_p.def_impl(jax.jit(_resample_fn, static_argnames=("table_h", "table_w", "first_h", "strategy", "pad")))
+_resample_p.def_abstract_eval(_resample_abstract)
+mlir.register_lowering(_resample_p, mlir.lower_fun(_resample_fn, multiple_results=False))
+ad.primitive_jvps[_resample_p] = _resample_jvp
+ad.primitive_transposes[_resample_p] = _resample_transpose
+batching.primitive_batchers[_resample_p] = _resample_batch
 
 
 def resample(
@@ -272,30 +432,17 @@ def resample(
     """(N, H, W, C) -> (N, out_h, out_w, C) by the two tables, in the compute dtype.
 
     Nearest-neighbour tables move values without arithmetic and keep x's dtype; any
-    other table computes in float32 (float64 for float64 x) and returns that dtype.
+    other table computes in float32 (float64 for float64 x) and returns that dtype, as a
+    linear primitive whose transpose (the gradient) is the transposed tables' resample.
     Outputs marked outside in either table take ``fill``.  horizontal_first fixes the
     order of the passes (None: the axis that shrinks the data most goes first);
     strategy is :func:`axis_plan`'s.
     """
-    plan_h, plan_w = axis_plan(table_h, strategy), axis_plan(table_w, strategy)
-    if not (_is_selection(plan_h) and _is_selection(plan_w)):
-        x = x.astype(compute_dtype(x.dtype))
-    # Resample first the axis that shrinks the data most, so the second pass sees less of it.
-    first_h = table_h.size * table_w.length <= table_w.size * table_h.length
-    if horizontal_first is not None:
-        first_h = not horizontal_first
-    order = ((1, plan_h), (2, plan_w)) if first_h else ((2, plan_w), (1, plan_h))
-    (axis_a, plan_a), (axis_b, plan_b) = order
-    size_a = x.shape[axis_a] if plan_a is None else plan_a.size
-    size_b = x.shape[axis_b] if plan_b is None else plan_b.size
-    # Both axes are edge-padded once, up front (cheaper, forward and backward, than padding
-    # each phase of the first axis again for the second).
-    for axis, plan in order:
-        if isinstance(plan, PeriodicPlan):
-            x = _edge_pad(x, axis, *plan.pad)
-    # Both axes are resampled phase by phase; the phases are interleaved once, at the end.
-    grid = [_phases(phase, plan_b, axis_b) for phase in _phases(x, plan_a, axis_a)]
-    y = _interleave([_interleave(row, axis_b, size_b) for row in grid], axis_a, size_a)
+    first_h = _order(table_h, table_w, horizontal_first)
+    if _is_selection(axis_plan(table_h, strategy)) and _is_selection(axis_plan(table_w, strategy)):
+        y = _separable(x, table_h, table_w, first_h, strategy)
+    else:
+        y = _bind(x.astype(compute_dtype(x.dtype)), table_h, table_w, first_h, strategy, True)
     outside = table_h.outside[:, None] | table_w.outside[None, :]
     if outside.any():
         if jnp.issubdtype(y.dtype, jnp.integer):  # a copied integer image: the fill rounded and saturated

@@ -137,6 +137,25 @@ def test_matrix_table_round_trip():
     np.testing.assert_allclose(tables.matrix_table(m).matrix(), m)
 
 
+@pytest.mark.parametrize(
+    "table",
+    [
+        tables.onnx_axis(100, 200, 2.0, "linear"),
+        tables.torch_axis(6, 13, "bilinear", align_corners=True),
+        tables.onnx_axis(7, 3, 3 / 7, "cubic", antialias=True),
+        tables.onnx_axis(7, 5, 5 / 7, "linear", "tf_crop_and_resize", roi=(-0.2, 1.3)),
+        tables.area_axis(10, 3),
+        tables.torch_axis(5, 12, "nearest"),
+    ],
+)
+def test_transposed_tables(table):
+    """The transposed operator's matrix, clamped reads folded onto the border, outside rows dropped."""
+    t = tables.transposed(table)
+    assert (t.length, t.size) == (table.size, table.length) and not t.outside.any()
+    np.testing.assert_allclose(t.matrix(), table.matrix().T, rtol=1e-15, atol=0)
+    assert tables.transposed(t) is table and tables.transposed(table) is t
+
+
 def test_tables_are_cached_and_read_only():
     """Equal arguments give the same object (a jitted caller compiles once per distinct resize)."""
     a, b = tables.onnx_axis(5, 3, 0.6, "linear"), tables.onnx_axis(5, 3, 0.6, "linear")

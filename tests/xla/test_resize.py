@@ -164,6 +164,103 @@ def test_transformations_compose():
     np.testing.assert_allclose(tangent, direct[1], rtol=1e-5, atol=1e-6)  # linear: the jvp is the map itself
 
 
+# Tables whose gradient is the transposed tables' resample: up and down sampling, odd sizes,
+# clamped borders folding onto the border rows, outputs outside (fill), every kind of plan.
+GRADIENT_PAIRS = [
+    # FPN 2x: slices; the transposes clamp each read (linear) or pad the cotangent (cubic, 8 taps).
+    (tables.onnx_axis(100, 200, 2.0, "linear"), tables.onnx_axis(68, 136, 2.0, "cubic")),
+    (tables.onnx_axis(5, 3, 3 / 5, "linear"), tables.onnx_axis(3, 7, 7 / 3, "linear")),
+    (tables.onnx_axis(5, 8, 1.7, "cubic"), tables.onnx_axis(7, 11, 1.7, "cubic", "asymmetric")),
+    (tables.torch_axis(6, 13, "bilinear", align_corners=True), tables.torch_axis(9, 4, "bicubic", antialias=True)),
+    (tables.onnx_axis(9, 4, 4 / 9, "linear", antialias=True), tables.area_axis(10, 3)),
+    (tables.onnx_axis(7, 5, 5 / 7, "linear", "tf_crop_and_resize", roi=(-0.2, 1.3)), tables.identity_table(6)),
+    (
+        tables.onnx_axis(6, 9, 1.5, "cubic", "tf_crop_and_resize", roi=(0.3, 1.4)),
+        tables.torch_axis(40, 80, "nearest"),
+    ),
+    (tables.tf_scale_and_translate_axis(9, 64, "lanczos3", False), tables.torch_axis(6, 12, "bicubic")),
+    (tables.torch_axis(7, 5, "bicubic", align_corners=True), tables.torch_axis(5, 3, "nearest")),  # zero rows
+]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "gather"])
+def test_gradient_is_the_transposed_tables_resample(strategy, x64):
+    """vjp == T_h^T ct T_w (outside outputs drop out) in float64, and JAX's own transpose in float32."""
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((2, th.length, tw.length, 3)) for th, tw in GRADIENT_PAIRS]
+    cts = [rng.standard_normal((2, th.size, tw.size, 3)) for th, tw in GRADIENT_PAIRS]
+
+    def grads(resample, dtype):
+        def one(x, ct, th, tw):
+            return jax.vjp(lambda x: resample(x, th, tw), x)[1](ct)[0]
+
+        run = jax.jit(lambda xs, cts: [one(x, c, *p) for x, c, p in zip(xs, cts, GRADIENT_PAIRS, strict=True)])
+        return run([jnp.asarray(x, dtype) for x in xs], [jnp.asarray(c, dtype) for c in cts])
+
+    def ours(x, th, tw):
+        return xla_resize.resample(x, th, tw, -7.0, strategy=strategy)
+
+    def autodiff(x, th, tw):  # the plain formulation, transposed by JAX
+        first_h = xla_resize._order(th, tw, None)
+        y = xla_resize._separable(x, th, tw, first_h, strategy)
+        outside = (th.outside[:, None] | tw.outside[None, :])[None, :, :, None]
+        return jnp.where(outside, -7.0, y)
+
+    for g, ct, (th, tw) in zip(grads(ours, jnp.float64), cts, GRADIENT_PAIRS, strict=True):
+        keep = ~(th.outside[:, None] | tw.outside[None, :])[None, :, :, None]
+        expected = np.einsum("ip,nijc,jq->npqc", th.matrix(), np.where(keep, ct, 0.0), tw.matrix())
+        np.testing.assert_allclose(np.asarray(g), expected, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads(ours, jnp.float32), grads(autodiff, jnp.float32), strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=0, atol=1e-5 * float(np.abs(r).max()))
+
+
+def test_the_transposed_fpn_tables_run_on_slices():
+    for method in ("linear", "cubic"):
+        table = tables.onnx_axis(100, 200, 2.0, method)
+        plan = xla_resize.axis_plan(tables.transposed(table))
+        assert isinstance(plan, xla_resize.PeriodicPlan) and (plan.period, plan.step) == (1, 2)
+
+
+def test_the_linear_map_under_every_transformation():
+    """The primitive against the plain formulation (JAX's own rules) under each transformation."""
+    th, tw = tables.onnx_axis(5, 8, 1.7, "cubic", "tf_crop_and_resize", roi=(-0.1, 1.2)), tables.area_axis(7, 3)
+    x = jnp.asarray(np.random.default_rng(6).standard_normal((2, 5, 7, 3)), jnp.float32)
+    xb = jnp.stack([x, -2 * x])
+    g = jnp.asarray(np.random.default_rng(7).standard_normal((2, 8, 3, 3)), jnp.float32)
+
+    def plain(x):
+        y = xla_resize._separable(x, th, tw, xla_resize._order(th, tw, None), "auto")
+        return jnp.where((th.outside[:, None] | tw.outside[None, :])[None, :, :, None], 0.5, y)
+
+    def ours(x):
+        return xla_resize.resample(x, th, tw, 0.5)
+
+    def checks(f):
+        loss = lambda x: jnp.vdot(f(x) ** 2, g)  # noqa: E731
+        return {
+            "jvp": lambda: jax.jvp(f, (x,), (2 * x,)),
+            "vmap": lambda: jax.vmap(f)(xb),
+            "vmap in axis 3": lambda: jax.vmap(f, in_axes=3, out_axes=3)(jnp.moveaxis(xb, 0, 3)),
+            "linear_transpose": lambda: jax.linear_transpose(lambda x: f(x) - f(jnp.zeros_like(x)), x)(g),
+            "grad of grad": lambda: jax.grad(lambda x: jnp.sum(jax.grad(loss)(x) ** 2))(x),
+            "hessian": lambda: jax.hessian(lambda x: jnp.sum(f(x) ** 2))(x[:1, :, :, :1]),
+            "jacfwd": lambda: jax.jacfwd(f)(x[:1, :, :, :1]),
+            "jacrev": lambda: jax.jacrev(f)(x[:1, :, :, :1]),
+            "vmap(grad)": lambda: jax.vmap(jax.grad(loss))(xb),
+            "checkpoint in scan": lambda: jax.grad(
+                lambda xb: jnp.sum(jax.lax.scan(lambda c, xi: (c + loss(xi), None), 0.0, xb, unroll=False)[0])
+            )(xb),
+            "jit(grad(checkpoint))": lambda: jax.jit(jax.grad(jax.checkpoint(loss)))(x),
+        }
+
+    np.testing.assert_allclose(ours(x), plain(x), rtol=1e-6, atol=1e-6)  # eager: the primitive's own impl
+    reference = checks(plain)
+    for name, thunk in checks(ours).items():
+        got, expected = jax.jit(thunk)(), jax.jit(reference[name])()
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
