@@ -106,6 +106,52 @@ def may_read(start: jax.Array, size: jax.Array, first: jax.Array, count: int, le
     return (lo < first + count) & (hi >= first)
 
 
+def add_box_to_tile(
+    acc: jax.Array,
+    box: BoxBins,
+    read_bin,
+    origin: tuple[jax.Array, jax.Array],
+    output_size: tuple[int, int],
+    height: int,
+    width: int,
+) -> jax.Array:
+    """acc (tile_rows, tile_cols, C) plus one box's share of the feature gradient on that tile.
+
+    For every bin (row-major) that may read the tile whose first row and column are
+    ``origin``, ``read_bin(p, q)`` gives (arg, g, code or None) per channel, and the
+    cotangent g (times corner_max's share from code) times each corner's weight is added
+    at the four taps of the winning sample ``arg`` (nothing where arg is -1).  Both
+    backends' backward kernels run this, in the tile's dtype.
+    """
+    tile_rows, tile_cols, _ = acc.shape
+    row0, col0 = origin
+    rows = row0 + jax.lax.broadcasted_iota(jnp.int32, acc.shape, 0)
+    cols = col0 + jax.lax.broadcasted_iota(jnp.int32, acc.shape, 1)
+    out_h, out_w = output_size
+    dtype = acc.dtype
+    (y_start, y_bin, _), (x_start, x_bin, _) = box.y, box.x
+
+    def bin_step(b, acc):
+        p, q = jax.lax.div(b, out_w), jax.lax.rem(b, out_w)
+        reads = may_read(y_start + p.astype(dtype) * y_bin, y_bin, row0, tile_rows, height) & may_read(
+            x_start + q.astype(dtype) * x_bin, x_bin, col0, tile_cols, width
+        )
+
+        def add_bin(acc):
+            arg, g, code = read_bin(p, q)
+            ty, tx = box.taps(p, q, jnp.maximum(arg, 0), height, width, dtype)
+            shares = decode_shares(code, dtype) if code is not None else [None] * 4
+            for (r, c, w), share in zip(corners(ty, tx), shares, strict=True):
+                cotangent = g if share is None else share * g
+                update = jnp.where(arg >= 0, w * cotangent, 0.0)
+                acc = acc + jnp.where((rows == r) & (cols == c), update, 0.0)
+            return acc
+
+        return jax.lax.cond(reads, add_bin, lambda acc: acc, acc)
+
+    return jax.lax.fori_loop(0, out_h * out_w, bin_step, acc)
+
+
 def _backend(target: Target):
     if target.backend == "mosaic":
         from . import max_pool_mosaic

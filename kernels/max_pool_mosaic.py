@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
 
-from jax_roialign.core.corners import combine_terms, corners, decode_shares, encode_shares
+from jax_roialign.core.corners import combine_terms, corners, encode_shares
 
 from .config import BlockSizes, round_up
 from .geometry import ImageRanges, MaxGeometry
@@ -32,6 +32,7 @@ from .max_pool import (
     BACKWARD_NAME,
     FORWARD_NAME,
     BoxBins,
+    add_box_to_tile,
     may_read,
 )
 from .mosaic import MAX_BOXES_PER_CALL, box_chunks, pipelined
@@ -175,8 +176,6 @@ def _backward_kernel(*refs, corner: bool, accumulate: bool, height: int, width: 
     row0, col0 = row_tile * tile_rows, col_tile * tile_cols
     dtype = dx_ref.dtype
     tile = (tile_rows, tile_cols, block_c)
-    rows = row0 + jax.lax.broadcasted_iota(jnp.int32, tile, 0)
-    cols = col0 + jax.lax.broadcasted_iota(jnp.int32, tile, 1)
 
     def scan(i, count):
         box = _box(n_samples_ref, grid_x_ref, bin_refs, i)
@@ -200,28 +199,12 @@ def _backward_kernel(*refs, corner: bool, accumulate: bool, height: int, width: 
 
     def body(h, slot, acc):
         box = _box(n_samples_ref, grid_x_ref, bin_refs, hits[h])
-        (y_start, y_bin, _), (x_start, x_bin, _) = box.y, box.x
 
-        def bin_step(b, acc):
-            p, q = b // out_w, b % out_w
-            reads = may_read(y_start + p.astype(dtype) * y_bin, y_bin, row0, tile_rows, height) & may_read(
-                x_start + q.astype(dtype) * x_bin, x_bin, col0, tile_cols, width
-            )
+        def read_bin(p, q):
+            code = buffers[2][slot, p, q] if corner else None
+            return buffers[0][slot, p, q], buffers[1][slot, p, q], code
 
-            def add_bin(acc):
-                arg = buffers[0][slot, p, q]
-                g = buffers[1][slot, p, q]
-                ty, tx = box.taps(p, q, jnp.maximum(arg, 0), height, width, dtype)
-                shares = decode_shares(buffers[2][slot, p, q], dtype) if corner else [None] * 4
-                for (r, c, w), share in zip(corners(ty, tx), shares, strict=True):
-                    cotangent = g if share is None else share * g
-                    update = jnp.where(arg >= 0, w * cotangent, 0.0)
-                    acc = acc + jnp.where((rows == r) & (cols == c), update, 0.0)
-                return acc
-
-            return jax.lax.cond(reads, add_bin, lambda acc: acc, acc)
-
-        return jax.lax.fori_loop(0, out_h * out_w, bin_step, acc)
+        return add_box_to_tile(acc, box, read_bin, (row0, col0), (out_h, out_w), height, width)
 
     init = dx_in_ref[0] if accumulate else jnp.zeros(tile, dtype)
     dx_ref[0] = pipelined(count, copies, body, init)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from jax_roialign.core.corners import combine_terms, corners, decode_shares, encode_shares
+from jax_roialign.core.corners import combine_terms, corners, encode_shares
 
 from .config import BlockSizes, round_up
 from .geometry import ImageRanges, MaxGeometry
@@ -19,7 +19,7 @@ from .max_pool import (
     BACKWARD_NAME,
     FORWARD_NAME,
     BoxBins,
-    may_read,
+    add_box_to_tile,
 )
 from .target import Target
 
@@ -141,41 +141,20 @@ def _backward_kernel(
     n, row_tile, col_tile = pl.program_id(0), pl.program_id(1), pl.program_id(2)
     _, tile_rows, tile_cols, block_c = dx_ref.shape
     channels = pl.ds(pl.multiple_of(pl.program_id(3) * block_c, block_c), block_c)
-    row0, col0 = row_tile * tile_rows, col_tile * tile_cols
-    out_h, out_w = output_size
-    dtype = dx_ref.dtype
-    tile = (tile_rows, tile_cols, block_c)
-    rows = row0 + jax.lax.broadcasted_iota(jnp.int32, tile, 0)
-    cols = col0 + jax.lax.broadcasted_iota(jnp.int32, tile, 1)
+    origin = (row_tile * tile_rows, col_tile * tile_cols)
 
     def box_step(i, acc):
         k = order_ref[i]
         box = _box(n_samples_ref, grid_x_ref, y_bins_ref, x_bins_ref, k)
-        y_start, y_bin, _ = box.y
-        x_start, x_bin, _ = box.x
 
-        def bin_step(b, acc):
-            p, q = jax.lax.div(b, out_w), jax.lax.rem(b, out_w)
-            reads = may_read(y_start + p.astype(dtype) * y_bin, y_bin, row0, tile_rows, height) & may_read(
-                x_start + q.astype(dtype) * x_bin, x_bin, col0, tile_cols, width
-            )
+        def read_bin(p, q):
+            code = code_ref[0][k, p, q, channels] if corner else None
+            return arg_ref[k, p, q, channels], g_ref[k, p, q, channels], code
 
-            def add_bin(acc):
-                arg = arg_ref[k, p, q, channels]
-                g = g_ref[k, p, q, channels]
-                ty, tx = box.taps(p, q, jnp.maximum(arg, 0), height, width, dtype)
-                shares = decode_shares(code_ref[0][k, p, q, channels], dtype) if corner else [None] * 4
-                for (r, c, w), share in zip(corners(ty, tx), shares, strict=True):
-                    cotangent = g if share is None else share * g
-                    update = jnp.where(arg >= 0, w * cotangent, 0.0)
-                    acc = acc + jnp.where((rows == r) & (cols == c), update, 0.0)
-                return acc
+        return add_box_to_tile(acc, box, read_bin, origin, output_size, height, width)
 
-            return jax.lax.cond(reads, add_bin, lambda acc: acc, acc)
-
-        return jax.lax.fori_loop(0, out_h * out_w, bin_step, acc)
-
-    dx_ref[0] = jax.lax.fori_loop(start_ref[n], start_ref[n + 1], box_step, jnp.zeros(tile, dtype))
+    tile = (tile_rows, tile_cols, block_c)
+    dx_ref[0] = jax.lax.fori_loop(start_ref[n], start_ref[n + 1], box_step, jnp.zeros(tile, dx_ref.dtype))
 
 
 def backward(

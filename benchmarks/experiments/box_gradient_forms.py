@@ -8,11 +8,10 @@ fused gather-reduces); "interp" forms interpolate along one axis first and reduc
 the other.  Prints median ms of 7 calls, compile s, temporaries and the error against "current".
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import time_compiled  # the script's folder is on sys.path
 
 K, P, T, C, N, H, W = 512, 7, 4, 256, 2, 100, 136
 rng = np.random.default_rng(0)
@@ -105,25 +104,6 @@ def d_per_row_tap(ct, x, wy, wx):
 
     d = jax.lax.fori_loop(0, T, row, jnp.zeros((K, P, P, T, T), ct.dtype))
     return jnp.einsum("kpqab,kqb->kpa", d, wx), jnp.einsum("kpqab,kpa->kqb", d, wy)
-
-
-def time_compiled(f, args):
-    """Compile ``f`` ahead of time, call it once to warm up, then time 7 calls.
-
-    Returns the warm-up call's result, the median call time (s), the compile time (s) and the
-    compiled program's temporaries (bytes).
-    """
-    t0 = time.perf_counter()
-    compiled = jax.jit(f).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    result = compiled(*args)
-    jax.block_until_ready(result)
-    times = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return result, np.median(times), compile_s, compiled.memory_analysis().temp_size_in_bytes
 
 
 def main():

@@ -7,11 +7,10 @@ updates); the others scatter all taps at once by flat pixel index, with ``segmen
 sorted or not.  Prints median ms of 7 calls, compile s, temporaries and the error against "current".
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import time_compiled  # the script's folder is on sys.path
 
 K, P, T, C, N, H, W = 512, 7, 4, 256, 2, 100, 136
 rng = np.random.default_rng(0)
@@ -71,25 +70,6 @@ def rowtap_sorted(g, wy, wx):
         upd = (wy[:, :, None, None, a, None] * wx[:, None, :, :, None] * g[:, :, :, None, :]).reshape(-1, C)
         dx = dx.at[ids[order]].add(upd[order], indices_are_sorted=True)
     return dx.reshape(N, H, W, C)
-
-
-def time_compiled(f, args):
-    """Compile ``f`` ahead of time, call it once to warm up, then time 7 calls.
-
-    Returns the warm-up call's result, the median call time (s), the compile time (s) and the
-    compiled program's temporaries (bytes).
-    """
-    t0 = time.perf_counter()
-    compiled = jax.jit(f).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    result = compiled(*args)
-    jax.block_until_ready(result)
-    times = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return result, np.median(times), compile_s, compiled.memory_analysis().temp_size_in_bytes
 
 
 def main():
