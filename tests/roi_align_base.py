@@ -141,7 +141,7 @@ class RoIAlignTestBase:
                 impl=self.impl,
             )
 
-        check_grads(f, (features, boxes), order=1, modes=["rev"], eps=1e-6, atol=1e-5, rtol=1e-5)
+        check_grads(jax.jit(f), (features, boxes), order=1, modes=["rev"], eps=1e-6, atol=1e-5, rtol=1e-5)
 
     def test_layouts_and_box_forms_agree(self):
         features, boxes, batch = problem(1.0, seed=5, dtype="float32")
