@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import jax
@@ -101,3 +102,13 @@ def assert_gradients_match_differences(loss, args, eps: float = 1e-6, directions
             plus = loss(*[a + s for a, s in zip(args, step, strict=True)])
             minus = loss(*[a - s for a, s in zip(args, step, strict=True)])
             np.testing.assert_allclose(np.vdot(grad, direction), (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-6)
+
+
+def tpu_abstract_device() -> jax.sharding.AbstractDevice:
+    """An abstract TPU v5e chip, for lowering the Mosaic kernels without one.
+
+    ``AbstractDevice`` takes a ``platform`` from jax 0.10.2 on (and the Mosaic lowering
+    reads it there); jax 0.10.0 and 0.10.1 take the device kind alone.
+    """
+    extra = {"platform": "tpu"} if "platform" in inspect.signature(jax.sharding.AbstractDevice).parameters else {}
+    return jax.sharding.AbstractDevice(device_kind="TPU v5 lite", num_cores=1, **extra)

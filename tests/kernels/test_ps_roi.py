@@ -139,7 +139,7 @@ def test_lowers_to_the_hardware_kernels(platform, target_call):
         jax.ShapeDtypeStruct((5,), jnp.int32),
     )
     unchecked = [jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")]
-    chip = jax.sharding.AbstractDevice(device_kind="TPU v5 lite", num_cores=1, platform="tpu")
+    chip = cases.tpu_abstract_device()
     with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((1,), ("x",), abstract_device=chip)):
         exported = jax.export.export(jax.jit(value_and_grads), platforms=[platform], disabled_checks=unchecked)(*args)
     assert exported.mlir_module().count(target_call) >= 2  # forward and backward kernels
