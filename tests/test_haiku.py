@@ -8,7 +8,6 @@ import sys
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import jax_roialign as jr
@@ -21,14 +20,15 @@ from tests.flax import (
     IMAGE_SIZE,
     KINDS,
     LEVELS,
-    LOSS_WEIGHTS,
     MULTISCALE_CONFIG,
     MULTISCALE_KWARGS,
     OUTPUT_SIZE,
     ROI_ALIGN_CONFIG,
     ROI_ALIGN_KWARGS,
     VALID,
-    multiscale_pool,
+    assert_grads_match,
+    assert_jit_matches,
+    assert_vmap_matches,
     pool,
     recording,
 )
@@ -55,10 +55,6 @@ def _applied(kind: str):
     """(features, boxes) -> output of the kind's module, applied with its (empty) parameters."""
     apply = _transformed(kind).apply
     return lambda features, boxes: apply({}, features, boxes)
-
-
-def _loss(fn):
-    return lambda features, boxes: jnp.sum(fn(features, boxes) * LOSS_WEIGHTS)
 
 
 def test_import_without_haiku_names_the_extra(monkeypatch):
@@ -115,31 +111,16 @@ def test_rejects_bad_arguments_at_construction(multiscale, kwargs, error, match)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_vmap(kind):
-    features, reference = KINDS[kind]
-    features = jax.tree.map(lambda x: jnp.stack([x, -x]), features)
-    boxes = jnp.stack([BOXES, BOXES + 3.0])
-    got = jax.vmap(_applied(kind))(features, boxes)
-    assert got.shape == (2, 2, 3, OUTPUT_SIZE, OUTPUT_SIZE, 3)
-    chex.assert_trees_all_equal(got, jax.vmap(reference)(features, boxes))
+    assert_vmap_matches(kind, _applied(kind))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_grad_wrt_features_and_boxes(kind):
-    features, reference = KINDS[kind]
-    got = jax.grad(_loss(_applied(kind)), (0, 1))(features, BOXES)
-    chex.assert_trees_all_equal(got, jax.grad(_loss(reference), (0, 1))(features, BOXES))
-    assert np.all(np.abs(np.asarray(got[1])).sum(-1) > 0)  # every box receives a gradient
+    assert_grads_match(kind, _applied(kind))
 
 
 def test_jit():
-    roi, multiscale = _applied("roi_align"), _applied("multiscale")
-
-    def modules_and_functions(features, levels, boxes):
-        modules = roi(features, boxes), multiscale(levels, boxes)
-        return modules, (pool(features, boxes), multiscale_pool(levels, boxes))
-
-    got, want = jax.jit(modules_and_functions)(FEATURES, LEVELS, BOXES)
-    chex.assert_trees_all_equal(got, want)
+    assert_jit_matches(_applied("roi_align"), _applied("multiscale"))
 
 
 def _head(features: jax.Array, boxes: jax.Array) -> jax.Array:

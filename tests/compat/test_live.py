@@ -12,7 +12,18 @@ import pytest
 from jax_roialign.tools import conformance
 from tests.compat.test_fixtures import assert_all_passed
 
-LIVE = ("torchvision", "onnxruntime", "tensorflow")
+# RoIAlign's frameworks, then resize's and mask pasting's (chainer runs in the Python that
+# JAX_ROIALIGN_CHAINER_PYTHON names).
+LIVE = (
+    "torchvision",
+    "onnxruntime",
+    "tensorflow",
+    "torch",
+    "onnxruntime_resize",
+    "tensorflow_resize",
+    "opencv",
+    "chainer",
+)
 
 
 def live_cases() -> list:
@@ -20,7 +31,7 @@ def live_cases() -> list:
     for name in LIVE:
         framework = conformance.FRAMEWORKS[name]
         if not framework.available():
-            reason = f"needs {', '.join(framework.modules)}"
+            reason = f"needs {', '.join(framework.modules) or 'JAX_ROIALIGN_CHAINER_PYTHON'}"
             params.append(pytest.param(name, None, marks=pytest.mark.skip(reason=reason)))
             continue
         params.extend(pytest.param(name, case, id=f"{name}:{case['name']}") for case in framework.cases())

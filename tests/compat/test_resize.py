@@ -1,4 +1,4 @@
-"""Resize and mask pasting against the frameworks: committed fixtures, and live where installed.
+"""Resize and mask pasting against the frameworks' committed fixtures (live runs: tests/compat/test_live.py).
 
 The fixtures (tests/fixtures/{torch, onnxruntime_resize, tensorflow_resize, opencv,
 chainer}.npz) are made by tests/fixtures/make_fixtures.py from the cases of
@@ -42,24 +42,6 @@ def test_fixtures_hold_the_conformance_cases(source):
 @pytest.mark.parametrize("source,params,arrays", FIXTURE_CASES)
 def test_fixture(source, params, arrays):
     assert_all_passed(conformance.compare_case(source, params, arrays))
-
-
-def live_cases() -> list:
-    params = []
-    for name in SOURCES:
-        framework = conformance.FRAMEWORKS[name]
-        if not framework.available():
-            reason = f"needs {', '.join(framework.modules) or 'JAX_ROIALIGN_CHAINER_PYTHON'}"
-            params.append(pytest.param(name, None, marks=pytest.mark.skip(reason=reason)))
-            continue
-        params.extend(pytest.param(name, case, id=f"{name}:{case['name']}") for case in framework.cases())
-    return params
-
-
-@pytest.mark.parametrize("source,case", live_cases())
-def test_live(source, case):
-    outputs = conformance.FRAMEWORKS[source].run(case)
-    assert_all_passed(conformance.compare_case(source, case["params"], {**case["inputs"], **outputs}))
 
 
 def test_a_wrong_output_fails():

@@ -113,3 +113,41 @@ def recording(function: Callable, calls: list[dict]) -> Callable:
         return jnp.zeros(())
 
     return record
+
+
+def _loss(fn: Callable) -> Callable:
+    return lambda features, boxes: jnp.sum(fn(features, boxes) * LOSS_WEIGHTS)
+
+
+def assert_vmap_matches(kind: str, apply: Callable) -> None:
+    """apply (features, boxes) -> the kind's module output, vmapped over maps and box sets, equals the function's."""
+    import chex
+
+    features, reference = KINDS[kind]
+    features = jax.tree.map(lambda x: jnp.stack([x, -x]), features)
+    boxes = jnp.stack([BOXES, BOXES + 3.0])
+    got = jax.vmap(apply)(features, boxes)
+    assert got.shape == (2, 2, 3, OUTPUT_SIZE, OUTPUT_SIZE, 3)
+    chex.assert_trees_all_equal(got, jax.vmap(reference)(features, boxes))
+
+
+def assert_grads_match(kind: str, apply: Callable) -> None:
+    """Gradients through the module w.r.t. features and boxes equal the function's; every box gets one."""
+    import chex
+
+    features, reference = KINDS[kind]
+    got = jax.grad(_loss(apply), (0, 1))(features, BOXES)
+    chex.assert_trees_all_equal(got, jax.grad(_loss(reference), (0, 1))(features, BOXES))
+    assert np.all(np.abs(np.asarray(got[1])).sum(-1) > 0)
+
+
+def assert_jit_matches(roi: Callable, multiscale: Callable) -> None:
+    """Both modules (as applied functions) under jit equal the functions."""
+    import chex
+
+    def modules_and_functions(features, levels, boxes):
+        modules = roi(features, boxes), multiscale(levels, boxes)
+        return modules, (pool(features, boxes), multiscale_pool(levels, boxes))
+
+    got, want = jax.jit(modules_and_functions)(FEATURES, LEVELS, BOXES)
+    chex.assert_trees_all_equal(got, want)
