@@ -28,6 +28,16 @@ def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, re
     return time_array_op(workload, repeats)
 
 
+def _peak_memory(compiled, floor_bytes: int) -> dict:
+    """XLA's peak buffer bytes of a compiled program (live arguments, outputs and temporaries),
+    in MiB and over floor_bytes; {} where XLA gives no memory analysis."""
+    memory = compiled.memory_analysis()
+    if memory is None:
+        return {}
+    peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+    return {"backward_peak_mb": peak / 2**20, "backward_peak_over_floor": peak / floor_bytes}
+
+
 def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dict:
     """forward and forward+backward (gradient w.r.t. args[0] for a fixed cotangent) of fn, each
     compiled ahead of time; with XLA's peak memory of the backward pass over its floor
@@ -47,13 +57,7 @@ def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dic
         "forward_backward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(backward(cotangent, *args)), repeats),
         "compile_s": compile_s,
     }
-    memory = backward.memory_analysis()
-    if memory is not None:
-        peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-        floor = cotangent.nbytes + 2 * args[0].nbytes
-        result["backward_peak_mb"] = peak / 2**20
-        result["backward_peak_over_floor"] = peak / floor
-    return result
+    return result | _peak_memory(backward, cotangent.nbytes + 2 * args[0].nbytes)
 
 
 def time_array_op(workload: ResizeWorkload | PasteWorkload, repeats: int) -> dict:
@@ -97,17 +101,11 @@ def time_roi_align(workload: Workload, impl: str, repeats: int) -> dict:
     backward = backward.lower(x, boxes).compile()
     with_boxes = jax.jit(jax.grad(lambda x, boxes: jnp.vdot(pool(x, boxes), cot), argnums=(0, 1)))
     with_boxes = with_boxes.lower(x, boxes).compile()
-    memory = backward.memory_analysis()
     result = {
         "forward_ms": 1e3 * median_seconds(lambda: forward(x, boxes).block_until_ready(), repeats),
         "forward_backward_ms": 1e3 * median_seconds(lambda: backward(x, boxes).block_until_ready(), repeats),
         "forward_backward_boxes_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(with_boxes(x, boxes)), repeats),
         "compile_s": compile_s,
     }
-    if memory is not None:
-        # XLA's buffer assignment: live arguments, outputs and temporaries at the peak.
-        peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-        floor = workload.output_bytes() + 2 * workload.feature_bytes()  # output + features + their gradient
-        result["backward_peak_mb"] = peak / 2**20
-        result["backward_peak_over_floor"] = peak / floor
-    return result
+    # The floor: output + features + their gradient.
+    return result | _peak_memory(backward, workload.output_bytes() + 2 * workload.feature_bytes())
