@@ -37,7 +37,7 @@ class RoIAlignOptions:
       sampling_ratio: > 0 fixed samples per bin and axis, <= 0 adaptive.
       aligned: half-pixel (True) or legacy (False) coordinates.
       mode: "avg", "max" or "corner_max".
-      impl: None, "xla" or "pallas".
+      impl: None, "xla", "pallas" or "cpu".
     """
 
     output_size: int | tuple[int, int]

@@ -35,7 +35,7 @@ from jax_roialign.core.guards import images_in_range
 from jax_roialign.xla import paste_masks as xla_paste
 from jax_roialign.xla import resize as xla_resize
 
-IMPLS: tuple[str, ...] = ("xla", "pallas")
+IMPLS: tuple[str, ...] = ("xla", "pallas", "cpu")
 
 
 _xla_roi_align = jax.jit(xla.roi_align, static_argnames="spec")
@@ -62,14 +62,18 @@ def _pallas_roi_align_jvp(spec, primals, tangents):
     return out, tangent
 
 
-_ROI_ALIGN_IMPLS: dict[str, Callable] = {"xla": _xla_roi_align, "pallas": _pallas_roi_align}
+_ROI_ALIGN_IMPLS: dict[str, Callable] = {
+    "xla": _xla_roi_align,
+    "pallas": _pallas_roi_align,
+    "cpu": jax.jit(kernels.cpu_roi_align, static_argnames="spec"),
+}
 
 
-def _no_kernel(op: str) -> Callable:
-    """The Pallas entry of an op without a kernel: it declines, so that impl=None falls back to XLA."""
+def _no_kernel(op: str, kind: str) -> Callable:
+    """The kernel entry of an op without a kernel of this kind: it declines, so that impl=None falls back to XLA."""
 
     def decline(*args, **kwargs):
-        raise NotImplementedError(f"{op} has no Pallas kernel yet; use impl='xla' (impl=None does)")
+        raise NotImplementedError(f"{op} has no {kind} kernel yet; use impl='xla' (impl=None does)")
 
     return decline
 
@@ -100,11 +104,13 @@ def _pallas_ps_roi_align(features, boxes, batch_indices, spec):
 # separable avg kernels (a row table times a column table per bin) do not apply.
 _ROI_ALIGN_ROTATED_IMPLS: dict[str, Callable] = {
     "xla": jax.jit(xla.roi_align_rotated, static_argnames="spec"),
-    "pallas": _no_kernel("roi_align_rotated"),
+    "pallas": _no_kernel("roi_align_rotated", "Pallas"),
+    "cpu": _no_kernel("roi_align_rotated", "CPU"),
 }
 _PS_ROI_ALIGN_IMPLS: dict[str, Callable] = {
     "xla": jax.jit(xla.ps_roi_align, static_argnames="spec"),
     "pallas": _pallas_ps_roi_align,
+    "cpu": _no_kernel("ps_roi_align", "CPU"),
 }
 
 
@@ -116,16 +122,20 @@ def check_impl(impl: str | None) -> str | None:
 def _impl_order(impl: str | None, dtype) -> tuple[str, ...]:
     """Implementations to try, in order: the one asked for; or, for impl=None, XLA.
 
-    impl=None runs the Pallas kernels first only on a device kind where a run on that
-    hardware has recorded them as correct and faster (``kernels/verified_devices.json``,
-    written by the device check; empty until a GPU or TPU has run it), and only for
-    calls they support there; XLA otherwise, and wherever they decline.  The device is
-    the default one (``jax.devices()[0]``): a program compiled ahead of time for other
-    hardware takes XLA.
+    impl=None runs the CPU kernels first when the default device is a CPU and they
+    build here (``kernels.cpu_available``: a C++ compiler; programs using them lower to
+    plain JAX for ``jax.export`` and other platforms), the Pallas kernels first only on
+    a device kind where a run on that hardware has recorded them as correct and faster
+    (``kernels/verified_devices.json``, written by the device check; empty until a GPU
+    or TPU has run it), and only for calls they support there; XLA otherwise, and
+    wherever they decline.  The device is the default one (``jax.devices()[0]``): a
+    program compiled ahead of time for other hardware takes XLA.
     """
     if impl is not None:
         return (check_impl(impl),)
     device = jax.devices()[0]
+    if device.platform == "cpu" and kernels.cpu_available():
+        return ("cpu", "xla")
     if kernels.is_verified(device.device_kind) and kernels.supported(device.platform, dtype):
         return ("pallas", "xla")
     return ("xla",)
@@ -190,10 +200,13 @@ def roi_align(
       mode: "avg"; "max" (max of interpolated samples, mmcv); "corner_max"
         (onnxruntime's max of weighted corner terms).
       data_format: "NHWC" or "NCHW", for features and the result.
-      impl: None: XLA, except on a device kind where a run on that hardware
-        recorded the Pallas kernels as correct and faster
-        (``kernels/verified_devices.json``; none yet); "xla"; or "pallas": the
-        kernels always (interpreted on a CPU).
+      impl: None: on a CPU the CPU kernels where they build (mode="avg"), XLA
+        otherwise; elsewhere XLA, except on a device kind where a run on that
+        hardware recorded the Pallas kernels as correct and faster
+        (``kernels/verified_devices.json``; none yet); "xla"; "pallas": the Pallas
+        kernels always (interpreted on a CPU); or "cpu": the CPU kernels always (C++
+        custom calls built on first use with the system compiler, docs/kernels.md;
+        exported programs and other platforms get the same contractions in plain JAX).
 
     Returns:
       (K, out_h, out_w, C) for NHWC or (K, C, out_h, out_w) for NCHW, (N, R, ...)

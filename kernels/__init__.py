@@ -9,8 +9,22 @@ mode only; no speed is claimed.
 """
 
 from .config import BlockSizes
+from .cpu import roi_align as cpu_roi_align
+from .cpu_library import CpuKernelUnavailable
+from .cpu_library import available as cpu_available
 from .roi_align import roi_align, roi_align_jvp
 from .target import Target, platform_target, supported
 from .verified import is_verified
 
-__all__ = ["BlockSizes", "Target", "is_verified", "platform_target", "roi_align", "roi_align_jvp", "supported"]
+__all__ = [
+    "BlockSizes",
+    "CpuKernelUnavailable",
+    "Target",
+    "cpu_available",
+    "cpu_roi_align",
+    "is_verified",
+    "platform_target",
+    "roi_align",
+    "roi_align_jvp",
+    "supported",
+]

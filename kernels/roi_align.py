@@ -291,7 +291,7 @@ ad.primitive_transposes[_features_p] = _transpose_to(_features_transpose_p)
 ad.primitive_transposes[_features_transpose_p] = _transpose_to(_features_p)
 
 
-def _sequential_batching(prim: Primitive):
+def sequential_batching(prim: Primitive):
     """Batching rule: the primitive once per batch element, in a loop (lax.map).
 
     The kernels own whole images and boxes, so a batch is run element by element; the
@@ -314,4 +314,4 @@ def _sequential_batching(prim: Primitive):
 
 
 for _prim in (_features_p, _features_transpose_p, _max_search_p):
-    batching.primitive_batchers[_prim] = _sequential_batching(_prim)
+    batching.primitive_batchers[_prim] = sequential_batching(_prim)

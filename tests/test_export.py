@@ -45,9 +45,15 @@ def _problem(data_format: str) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 @functools.cache
 def _pool(name: str):
-    """The jitted call of a convention, one per name so that its compilations are reused across tests."""
+    """The jitted call of a convention on the XLA path, one per name so that its compilations are reused.
+
+    impl="xla": an exported program is the program that runs here, to the bit.  (The CPU
+    kernels export their plain-JAX twins: tests/kernels/test_cpu.py.)
+    """
     kwargs = dict(CONVENTIONS[name])
-    return jax.jit(lambda x, b, i: jr.roi_align(x, b, OUTPUT_SIZE, batch_indices=i, spatial_scale=SCALE, **kwargs))
+    return jax.jit(
+        lambda x, b, i: jr.roi_align(x, b, OUTPUT_SIZE, batch_indices=i, spatial_scale=SCALE, impl="xla", **kwargs)
+    )
 
 
 def _specs(features: jax.Array, dims: str) -> list[jax.ShapeDtypeStruct]:

@@ -98,6 +98,9 @@ CASES = {
         _roi_align("xla", "corner_max", 2),
         _roi_align("pallas", "avg", 2),
         _roi_align("pallas", "max", 2),
+        _roi_align("cpu", "avg", 2),
+        _roi_align("cpu", "avg", 0),
+        _roi_align("cpu", "corner_max", 2),
         Case("roi_pool", lambda x, b: jr.roi_pool(x, b, 2, batch_indices=BATCH), BOXES, box_derivative=False),
         Case("multiscale_roi_align", _multiscale, BOXES),
         Case("crop_and_resize", lambda x, b: tensorflow.crop_and_resize(x, b, BATCH, (2, 3)), NORMALIZED),
@@ -117,9 +120,14 @@ CASES = {
 FLOAT32_ONLY = {"crop_and_resize"}  # TensorFlow's op computes in float32
 # A max mode's winning sample can change under a finite-difference step of the boxes, so
 # their box derivatives are checked forward against reverse mode instead.
-MAX_MODES = {"roi_align[xla,max,sr0]", "roi_align[xla,corner_max,sr2]", "roi_align[pallas,max,sr2]"}
+MAX_MODES = {
+    "roi_align[xla,max,sr0]",
+    "roi_align[xla,corner_max,sr2]",
+    "roi_align[pallas,max,sr2]",
+    "roi_align[cpu,corner_max,sr2]",
+}
 # The cases that also run second-order and the full structural matrix (compilation is costly).
-FULL = {"roi_align[xla,avg,sr2]", "roi_align[xla,max,sr0]"}
+FULL = {"roi_align[xla,avg,sr2]", "roi_align[xla,max,sr0]", "roi_align[cpu,avg,sr0]"}
 # impl="pallas" is differentiable in the boxes to first order only (no mixed derivatives).
 FIRST_ORDER_BOXES = {"roi_align[pallas,avg,sr2]", "roi_align[pallas,max,sr2]"}
 
@@ -212,7 +220,7 @@ def test_structural_transformations_match_plain_calls(name):
     _assert_close(mapped(x), plain, tol)
 
 
-@pytest.mark.parametrize("impl", ["xla", "pallas"])
+@pytest.mark.parametrize("impl", ["xla", "pallas", "cpu"])
 def test_perturbation_patterns_in_any_order(impl):
     """The same function traced for the features' gradient, then the boxes', then the features' again."""
     case = _roi_align(impl, "avg", 2)
@@ -277,14 +285,14 @@ DERIVATIVES = {"grad_features", "grad_boxes", "jvp_boxes"}
 
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(
-    impl=st.sampled_from(["xla", "pallas"]),
+    impl=st.sampled_from(["xla", "pallas", "cpu"]),
     ratio=st.sampled_from([2, 0]),
     sequence=st.lists(st.sampled_from(TRANSFORMS), min_size=1, max_size=3),
 )
 def test_random_sequences_of_transformations(impl, ratio, sequence):
     derivatives = [name for name in sequence if name in DERIVATIVES]
     # impl="pallas": a derivative in the boxes must be the only derivative.
-    assume(impl == "xla" or len(derivatives) < 2 or set(derivatives) == {"grad_features"})
+    assume(impl != "pallas" or len(derivatives) < 2 or set(derivatives) == {"grad_features"})
     case = _roi_align(impl, "avg", ratio)
     x, b = _inputs(case, jnp.float32)
     ours, reference = case.fn, functools.partial(_dense_avg_reference, ratio=ratio)

@@ -66,11 +66,15 @@ class Term:
         pytree`` like ``params``: term ``t``'s vector-Jacobian product in the params,
         where a hand-written form is faster than ``jax.vjp`` of ``fn`` (the same
         quantity; tests compare them).
+      single: the sum always has exactly one term (``n`` is 1): term 0 is evaluated
+        directly, with no loop and no accumulator, which XLA cannot elide around a
+        traced trip count.
     """
 
     fn: Callable[..., jax.Array]
     transpose: Callable[..., PyTree] | None = None
     params_transpose: Callable[..., PyTree] | None = None
+    single: bool = False
 
 
 def loop_sum(term: Term, n: jax.Array, linear: PyTree, params: PyTree = (), consts: PyTree = ()) -> jax.Array:
@@ -140,8 +144,13 @@ def _term_transpose(term: Term, spec: _Spec, t, ct, par, con) -> list:
     return jax.tree_util.tree_leaves(pullback(ct)[0])
 
 
-def _loop(n, body: Callable[[jax.Array], list], init: list, operands: list) -> list:
-    """init + sum of body(t) for t < n, in order; the carry varies (shard_map) like the operands."""
+def _loop(n, body: Callable[[jax.Array], list], init: list, operands: list, single: bool = False) -> list:
+    """init + sum of body(t) for t < n, in order; the carry varies (shard_map) like the operands.
+
+    ``single``: n is 1 and init is zeros, so the sum is body(0).
+    """
+    if single:
+        return list(body(jnp.int32(0)))
     init = [zeros_like_varying(a.shape, a.dtype, *operands) + a for a in init]
     return jax.lax.fori_loop(0, n, lambda t, acc: [a + b for a, b in zip(acc, body(t), strict=True)], init)
 
@@ -154,13 +163,15 @@ def _loop(n, body: Callable[[jax.Array], list], init: list, operands: list) -> l
 def _sum_impl(n, *flat, term, spec):
     lin, par, con = spec.split(list(flat))
     out = _out_shape(term, spec, lin, par, con)
-    return _loop(n, lambda t: [_term_value(term, spec, t, lin, par, con)], [jnp.zeros(out.shape, out.dtype)], flat)
+    body = lambda t: [_term_value(term, spec, t, lin, par, con)]  # noqa: E731
+    return _loop(n, body, [jnp.zeros(out.shape, out.dtype)], flat, term.single)
 
 
 def _transpose_impl(n, ct, *flat, term, spec):
     par, con = flat[: spec.sizes[1]], flat[spec.sizes[1] :]
     init = [jnp.zeros(s.shape, s.dtype) for s in spec.linear_shapes]
-    return _loop(n, lambda t: _term_transpose(term, spec, t, ct, list(par), list(con)), init, [ct, *flat])
+    body = lambda t: _term_transpose(term, spec, t, ct, list(par), list(con))  # noqa: E731
+    return _loop(n, body, init, [ct, *flat], term.single)
 
 
 def _term_params_transpose(term: Term, spec: _Spec, t, ct, lin, par, con) -> list:
@@ -177,7 +188,7 @@ def _params_vjp_impl(n, ct, *flat, term, spec):
     def body(t):
         return _term_params_transpose(term, spec, t, ct, lin, par, con)
 
-    return _loop(n, body, [jnp.zeros(jnp.shape(p), jnp.result_type(p)) for p in par], [ct, *flat])
+    return _loop(n, body, [jnp.zeros(jnp.shape(p), jnp.result_type(p)) for p in par], [ct, *flat], term.single)
 
 
 def _out_shape(term: Term, spec: _Spec, lin, par, con) -> jax.ShapeDtypeStruct:
@@ -242,7 +253,7 @@ class _TangentFn:
 def _tangent_problem(term: Term, spec: _Spec) -> tuple[Term, _Spec]:
     """The term and spec whose params are (params, params_dot)."""
     params = jax.tree_util.tree_structure((spec.params.unflatten([0] * spec.sizes[1]),) * 2)
-    return Term(_TangentFn(term)), dataclasses.replace(spec, params=params)
+    return Term(_TangentFn(term), single=term.single), dataclasses.replace(spec, params=params)
 
 
 def _is_zero(t) -> bool:
@@ -537,7 +548,7 @@ def _batched(term: Term, spec: _Spec, batched: list[bool], linear_shapes) -> tup
     params_transpose = _BatchedParamsTranspose(term, spec, batched) if term.params_transpose is not None else None
     consts = jax.tree_util.tree_structure([0] * (spec.sizes[2] + 1))
     new_spec = _Spec(spec.linear, spec.params, consts, tuple(linear_shapes))
-    return Term(_BatchedFn(term.fn, spec, batched), transpose, params_transpose), new_spec
+    return Term(_BatchedFn(term.fn, spec, batched), transpose, params_transpose, term.single), new_spec
 
 
 def _shapes(values: list, spec: _Spec) -> list[jax.ShapeDtypeStruct]:

@@ -26,66 +26,9 @@ import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import sampling
-from jax_roialign.core.bins import box_bins
-from jax_roialign.core.corners import combine_terms, corners, decode_shares, encode_shares
+from jax_roialign.core.corners import decode_shares
 from jax_roialign.core.loop_sum import Term, loop_sum
-
-
-def _geometry(boxes: jax.Array, spec: RoIAlignSpec):
-    """(y bins, x bins) with fields (K,), grids at least 1, and samples per bin (K,) int32."""
-    by, bx = box_bins(boxes, spec)
-    n_samples = (jnp.maximum(by.grid, 0.0) * jnp.maximum(bx.grid, 0.0)).astype(jnp.int32)
-    # A bin without samples computes with a dummy grid of 1 (finite values and gradients)
-    # and is skipped through n_samples.
-    by, bx = (b._replace(grid=jax.lax.stop_gradient(jnp.maximum(b.grid, 1.0))) for b in (by, bx))
-    return by, bx, n_samples
-
-
-def _sample_corners(x_shape, by: sampling.AxisBins, bx: sampling.AxisBins, t: jax.Array, output_size):
-    """The four (row, column, weight) corners of sample t of every bin, each (K, P, Q) (weights (K, P, Q, 1))."""
-    _, h, w, _ = x_shape
-    out_h, out_w = output_size
-    dtype = by.start.dtype
-    # Integer division: a float t / grid may round below an integer under jit.
-    grid_x = bx.grid.astype(jnp.int32)[:, None, None]
-    t = jnp.asarray(t, jnp.int32)
-    iy = jax.lax.div(t, grid_x).astype(dtype)
-    ix = jax.lax.rem(t, grid_x).astype(dtype)
-    p = jnp.arange(out_h, dtype=dtype)[None, :, None]
-    q = jnp.arange(out_w, dtype=dtype)[None, None, :]
-    expand = functools.partial(jax.tree.map, lambda a: a[:, None, None])
-    ty = sampling.bilinear_taps(sampling.sample_coordinate(expand(by), p, iy), h)
-    tx = sampling.bilinear_taps(sampling.sample_coordinate(expand(bx), q, ix), w)
-    return [(r, c, weight[..., None]) for r, c, weight in corners(ty, tx)]
-
-
-def _search(x, image, by, bx, n_samples, spec: RoIAlignSpec):
-    """(value, first winning sample (-1: none), corner_max share code) per output element."""
-    k = image.shape[0]
-    out_h, out_w = spec.output_size
-    corner = spec.mode == "corner_max"
-    shape = (k, out_h, out_w, x.shape[-1])
-    trips = spec.sampling_ratio**2 if spec.sampling_ratio > 0 else jnp.max(n_samples, initial=0)
-    allowed = n_samples[:, None, None, None]
-
-    def body(t, carry):
-        best, arg, code = carry
-        terms = [
-            weight * x[image[:, None, None], r, c]
-            for r, c, weight in _sample_corners(x.shape, by, bx, t, spec.output_size)
-        ]
-        value = combine_terms(terms, corner)
-        take = (t < allowed) & ((t == 0) | (value > best))
-        code = jnp.where(take, encode_shares(terms), code) if corner else code
-        return jnp.where(take, value, best), jnp.where(take, t, arg), code
-
-    init = (jnp.zeros(shape, x.dtype), jnp.full(shape, -1, jnp.int32), jnp.zeros(shape if corner else (), jnp.int32))
-    if isinstance(trips, int):  # a fixed grid: unrolled, so that XLA fuses the whole search into one pass
-        carry = init
-        for t in range(trips):
-            carry = body(jnp.int32(t), carry)
-        return carry
-    return jax.lax.fori_loop(0, trips, body, init)
+from jax_roialign.core.winners import sample_corners, sample_geometry, search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +46,7 @@ class _WinnerRead:
         shares = decode_shares(code, x.dtype) if self.spec.mode == "corner_max" else [None] * 4
         out = None
         for (r, c, weight), share in zip(
-            _sample_corners(self.x_shape, by, bx, t, self.spec.output_size), shares, strict=True
+            sample_corners(self.x_shape, by, bx, t, self.spec.output_size), shares, strict=True
         ):
             weight = jnp.where(wins, weight if share is None else share * weight, 0.0)
             term = weight * x[image[:, None, None], r, c]
@@ -124,7 +67,7 @@ class _WinnerScatter:
         bx = sampling.AxisBins(x_start, x_bin, x_grid)
         wins = arg == t
         shares = decode_shares(code, ct.dtype) if self.spec.mode == "corner_max" else [None] * 4
-        taps = list(zip(_sample_corners(self.x_shape, by, bx, t, self.spec.output_size), shares, strict=True))
+        taps = list(zip(sample_corners(self.x_shape, by, bx, t, self.spec.output_size), shares, strict=True))
         rows = jnp.stack([r for (r, _, _), _ in taps], axis=3)
         cols = jnp.stack([c for (_, c, _), _ in taps], axis=3)
         updates = jnp.stack([jnp.where(wins, (w if s is None else s * w) * ct, 0.0) for (_, _, w), s in taps], axis=3)
@@ -140,8 +83,8 @@ def _linear_map(x, bins, consts, trips, spec: RoIAlignSpec):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _max_pool(x, boxes, image, in_range, spec: RoIAlignSpec):
-    by, bx, n_samples = _geometry(boxes, spec)
-    value, arg, _ = _search(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
+    by, bx, n_samples = sample_geometry(boxes, spec)
+    value, arg, _ = search(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
     return jnp.where(arg >= 0, value, 0.0)
 
 
@@ -150,10 +93,10 @@ def _max_pool_jvp(spec, primals, tangents):
     x, boxes, image, in_range = primals
     x_dot, boxes_dot, _, _ = tangents
     out = _max_pool(x, boxes, image, in_range, spec)
-    by, bx, n_samples = _geometry(boxes, spec)
+    by, bx, n_samples = sample_geometry(boxes, spec)
     n_samples = jnp.where(in_range, n_samples, 0)
     fixed = jax.lax.stop_gradient
-    _, arg, code = _search(fixed(x), image, fixed(by), fixed(bx), n_samples, spec)
+    _, arg, code = search(fixed(x), image, fixed(by), fixed(bx), n_samples, spec)
     trips = jnp.int32(spec.sampling_ratio**2) if spec.sampling_ratio > 0 else jnp.max(n_samples, initial=0)
     consts = (image, arg, code, by.grid, bx.grid)
     bins = (by.start, by.bin_size, bx.start, bx.bin_size)
@@ -161,7 +104,7 @@ def _max_pool_jvp(spec, primals, tangents):
     if not isinstance(x_dot, jax.custom_derivatives.SymbolicZero):
         parts.append(_linear_map(x_dot, bins, consts, trips, spec))
     if not isinstance(boxes_dot, jax.custom_derivatives.SymbolicZero):
-        by_dot, bx_dot, _ = jax.jvp(lambda b: _geometry(b, spec), (boxes,), (boxes_dot,))[1]
+        by_dot, bx_dot, _ = jax.jvp(lambda b: sample_geometry(b, spec), (boxes,), (boxes_dot,))[1]
         bins_dot = (by_dot.start, by_dot.bin_size, bx_dot.start, bx_dot.bin_size)
         _, tangent = jax.jvp(lambda b: _linear_map(x, b, consts, trips, spec), (bins,), (bins_dot,))
         parts.append(tangent)

@@ -97,6 +97,22 @@ def test_fixture_on_the_pallas_kernels(source, params, arrays):
     assert_all_passed(conformance.compare_case(source, params, arrays, impl="pallas"))
 
 
+# Every avg RoIAlign case on the CPU kernels (they pool avg only; ps_roi_align has none).
+CPU_CASES = [
+    p
+    for p in FIXTURE_CASES
+    if (p.values[0], p.values[1]["op"]) in conformance.SELECTS_IMPL
+    and p.values[1]["op"] == "roi_align"
+    and p.values[1].get("mode", "avg") == "avg"
+]
+
+
+@pytest.mark.parametrize("source,params,arrays", CPU_CASES)
+def test_fixture_on_the_cpu_kernels(source, params, arrays):
+    """The same frameworks' numbers from impl="cpu"."""
+    assert_all_passed(conformance.compare_case(source, params, arrays, impl="cpu"))
+
+
 def test_compare_errors_and_rule():
     theirs = np.array([0.0, 2.0, -4.0])
     inside = conformance.compare("x", theirs + [1e-3, -2e-3, 0.0], theirs, rtol=1e-3, atol=1e-3)

@@ -282,13 +282,13 @@ def test_public_op_lowers_to_the_hardware_kernels(platform, target_call, mode):
     assert exported.mlir_module().count(target_call) >= 2  # forward and backward kernels
 
 
-def test_impl_none_runs_xla_and_pallas_is_interpreted_on_a_cpu():
+def test_impl_none_runs_no_pallas_kernel_and_pallas_is_interpreted_on_a_cpu():
     x, boxes, batch = _public_problem()
 
     def run(x, impl=None):
         return jr.roi_align(x, boxes, OUTPUT_SIZE, batch_indices=batch, impl=impl, **PUBLIC)
 
-    chex.assert_trees_all_equal(run(x), run(x, "xla"))
+    chex.assert_trees_all_close(run(x), run(x, "xla"), rtol=1e-6, atol=1e-6)  # the CPU kernels
     assert kernel_names(run, x) == []
     assert kernel_names(functools.partial(run, impl="pallas"), x) == ["roi_align_avg_forward"]
     chex.assert_trees_all_close(run(x, "pallas"), run(x), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,232 @@
+// max / corner_max RoIAlign's derivatives on fixed sampling grids, as XLA FFI custom calls.
+//
+// Once each output element's winning sample is known (arg[k, p, q, c] in [0, G * G), or
+// -1 for none; found in JAX), max RoIAlign is linear in the features:
+//   out[k, p, q, c] = sum_{i < 4} share_i(c) * wy[k, p, j_i * G + iy] * wx[k, q, l_i * G + ix]
+//                     * x[image[k], ry[k, p, j_i * G + iy], rx[k, q, l_i * G + ix], c]
+// with (iy, ix) = (arg / G, arg % G), corner i = (j_i, l_i) in the order (lo, lo), (lo, hi),
+// (hi, lo), (hi, hi), the per-axis tables holding each sample's two neighbours (j = 0: lo,
+// 1: hi) and their bilinear weights, and share_i the corner's share of the cotangent
+// (1 for "max"; for "corner_max" decoded from code[k, p, q, c], 3 bits a corner, as
+// jax_roialign/core/corners.py encodes it).  Three handlers, the contractions of that form:
+//   WinnerRead              out (K, P, Q, C)
+//   WinnerFeaturesTranspose dx  (N, H, W, C)         by bands of feature rows
+//   WinnerWeightsTranspose  dwy (K, P, 2G), dwx (K, Q, 2G)
+// Attribute `corner` selects corner_max's shares.  Deterministic, as in tap_sum.cc.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "common.h"
+
+namespace jax_roialign {
+namespace {
+
+struct SampleTables {
+  int64_t k, p, q, g;
+  const int32_t* image;
+  const int32_t* ry;
+  const int32_t* rx;
+};
+
+SampleTables MakeSampleTables(ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S32> ry, ffi::Buffer<ffi::S32> rx) {
+  auto dy = ry.dimensions();
+  return SampleTables{dy[0], dy[1], rx.dimensions()[1], dy[2] / 2, image.typed_data(), ry.typed_data(),
+                      rx.typed_data()};
+}
+
+// Corner i's share of an element's cotangent under corner_max (code: 3 bits a corner).
+template <typename T>
+inline T Share(int32_t code, int i) {
+  const int32_t e = (code >> (3 * i)) & 7;
+  return e == 0 ? T(1) : e == 1 ? T(0.5) : e == 2 ? T(0.25) : e == 3 ? T(0.125) : T(0);
+}
+
+// Calls f(s, i, table index of the corner's row, of its column) for every sample s of a bin
+// and corner i of it.
+template <typename F>
+inline void ForCorners(int64_t g, const F& f) {
+  for (int64_t s = 0; s < g * g; ++s) {
+    const int64_t iy = s / g, ix = s % g;
+    for (int i = 0; i < 4; ++i) f(static_cast<int32_t>(s), i, (i >> 1) * g + iy, (i & 1) * g + ix);
+  }
+}
+
+template <typename T, bool Corner>
+void ReadBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const int32_t* arg,
+              const int32_t* code, const T* wy, const T* wx, T* out, ffi::ThreadPool& pool) {
+  const int64_t g2 = 2 * t.g;
+  ParallelFor(pool, t.k, [&](int64_t k) {
+    const T* img = xs + static_cast<int64_t>(t.image[k]) * h * w * c;
+    for (int64_t p = 0; p < t.p; ++p) {
+      const int64_t kp = k * t.p + p;
+      for (int64_t q = 0; q < t.q; ++q) {
+        const int64_t kq = k * t.q + q, e = (kp * t.q + q) * c;
+        T* o = out + e;
+        std::memset(o, 0, sizeof(T) * c);
+        ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
+          const T wt = wy[kp * g2 + a] * wx[kq * g2 + b];
+          const T* __restrict xr = img + (static_cast<int64_t>(t.ry[kp * g2 + a]) * w + t.rx[kq * g2 + b]) * c;
+          const int32_t* __restrict ae = arg + e;
+          const int32_t* __restrict ce = code + e;
+          T* __restrict oe = o;
+#pragma omp simd
+          for (int64_t j = 0; j < c; ++j) {
+            const T share = Corner ? Share<T>(ce[j], i) : T(1);
+            const T v = share * wt * xr[j];
+            oe[j] += ae[j] == s ? v : T(0);
+          }
+        });
+      }
+    }
+  });
+}
+
+template <typename T, bool Corner>
+void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
+                 const int32_t* code, const T* wy, const T* wx, T* dx, ffi::ThreadPool& pool) {
+  const int64_t g2 = 2 * t.g;
+  const int64_t workers = std::max<int64_t>(pool.num_threads(), 1);
+  const int64_t band = std::max<int64_t>(1, h / (4 * workers));
+  const int64_t n_bands = (h + band - 1) / band;
+  ParallelFor(pool, n_bands, [&](int64_t band_index) {
+    const int64_t lo = band_index * band, hi = std::min(h, lo + band);
+    for (int64_t img = 0; img < n; ++img) std::memset(dx + (img * h + lo) * w * c, 0, sizeof(T) * (hi - lo) * w * c);
+    for (int64_t k = 0; k < t.k; ++k) {
+      T* img = dx + static_cast<int64_t>(t.image[k]) * h * w * c;
+      for (int64_t p = 0; p < t.p; ++p) {
+        const int64_t kp = k * t.p + p;
+        const int32_t* rows = t.ry + kp * g2;
+        if (std::none_of(rows, rows + g2, [&](int32_t r) { return r >= lo && r < hi; })) continue;
+        for (int64_t q = 0; q < t.q; ++q) {
+          const int64_t kq = k * t.q + q, e = (kp * t.q + q) * c;
+          ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
+            const int64_t r = rows[a];
+            if (r < lo || r >= hi) return;
+            const T wt = wy[kp * g2 + a] * wx[kq * g2 + b];
+            T* __restrict xr = img + (r * w + t.rx[kq * g2 + b]) * c;
+            const T* __restrict ge = g + e;
+            const int32_t* __restrict ae = arg + e;
+            const int32_t* __restrict ce = code + e;
+#pragma omp simd
+            for (int64_t j = 0; j < c; ++j) {
+              const T share = Corner ? Share<T>(ce[j], i) : T(1);
+              const T v = share * wt * ge[j];  // loaded unconditionally, then selected: vectorizes
+              xr[j] += ae[j] == s ? v : T(0);
+            }
+          });
+        }
+      }
+    }
+  });
+}
+
+template <typename T, bool Corner>
+void WeightBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
+                const int32_t* code, const T* wy, const T* wx, T* dwy, T* dwx, ffi::ThreadPool& pool) {
+  const int64_t g2 = 2 * t.g;
+  ParallelFor(pool, t.k, [&](int64_t k) {
+    const T* img = xs + static_cast<int64_t>(t.image[k]) * h * w * c;
+    std::memset(dwy + k * t.p * g2, 0, sizeof(T) * t.p * g2);
+    std::memset(dwx + k * t.q * g2, 0, sizeof(T) * t.q * g2);
+    for (int64_t p = 0; p < t.p; ++p) {
+      const int64_t kp = k * t.p + p;
+      for (int64_t q = 0; q < t.q; ++q) {
+        const int64_t kq = k * t.q + q, e = (kp * t.q + q) * c;
+        ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
+          const T* __restrict xr = img + (static_cast<int64_t>(t.ry[kp * g2 + a]) * w + t.rx[kq * g2 + b]) * c;
+          const T* __restrict ge = g + e;
+          const int32_t* __restrict ae = arg + e;
+          const int32_t* __restrict ce = code + e;
+          T d = 0;
+#pragma omp simd reduction(+ : d)
+          for (int64_t j = 0; j < c; ++j) {
+            const T share = Corner ? Share<T>(ce[j], i) : T(1);
+            const T v = share * ge[j] * xr[j];
+            d += ae[j] == s ? v : T(0);
+          }
+          dwy[kp * g2 + a] += wx[kq * g2 + b] * d;
+          dwx[kq * g2 + b] += wy[kp * g2 + a] * d;
+        });
+      }
+    }
+  });
+}
+
+template <ffi::DataType D>
+ffi::Error WinnerRead(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S32> arg,
+                      ffi::Buffer<ffi::S32> code, ffi::Buffer<ffi::S32> ry, ffi::Buffer<D> wy,
+                      ffi::Buffer<ffi::S32> rx, ffi::Buffer<D> wx, bool corner, ffi::ResultBuffer<D> out) {
+  using T = ffi::NativeType<D>;
+  const auto xd = x.dimensions();
+  const SampleTables t = MakeSampleTables(image, ry, rx);
+  AdviseHugePages(out->typed_data(), out->size_bytes());
+  auto run = corner ? ReadBins<T, true> : ReadBins<T, false>;
+  run(t, x.typed_data(), xd[1], xd[2], xd[3], arg.typed_data(), code.typed_data(), wy.typed_data(), wx.typed_data(),
+      out->typed_data(), pool);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error WinnerFeaturesTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffer<ffi::S32> image,
+                                   ffi::Buffer<ffi::S32> arg, ffi::Buffer<ffi::S32> code, ffi::Buffer<ffi::S32> ry,
+                                   ffi::Buffer<D> wy, ffi::Buffer<ffi::S32> rx, ffi::Buffer<D> wx, bool corner,
+                                   ffi::ResultBuffer<D> dx) {
+  using T = ffi::NativeType<D>;
+  const auto xd = dx->dimensions();
+  const SampleTables t = MakeSampleTables(image, ry, rx);
+  AdviseHugePages(dx->typed_data(), dx->size_bytes());
+  auto run = corner ? ScatterBins<T, true> : ScatterBins<T, false>;
+  run(t, xd[0], xd[1], xd[2], xd[3], ct.typed_data(), arg.typed_data(), code.typed_data(), wy.typed_data(),
+      wx.typed_data(), dx->typed_data(), pool);
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType D>
+ffi::Error WinnerWeightsTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffer<D> x,
+                                  ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S32> arg, ffi::Buffer<ffi::S32> code,
+                                  ffi::Buffer<ffi::S32> ry, ffi::Buffer<D> wy, ffi::Buffer<ffi::S32> rx,
+                                  ffi::Buffer<D> wx, bool corner, ffi::ResultBuffer<D> dwy, ffi::ResultBuffer<D> dwx) {
+  using T = ffi::NativeType<D>;
+  const auto xd = x.dimensions();
+  const SampleTables t = MakeSampleTables(image, ry, rx);
+  auto run = corner ? WeightBins<T, true> : WeightBins<T, false>;
+  run(t, x.typed_data(), xd[1], xd[2], xd[3], ct.typed_data(), arg.typed_data(), code.typed_data(), wy.typed_data(),
+      wx.typed_data(), dwy->typed_data(), dwx->typed_data(), pool);
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace jax_roialign
+
+// Operands after the thread pool: the value (x or ct; for the weights' transpose ct then
+// x), image, arg, code, ry, wy, rx, wx; then the attribute `corner` and the result(s).
+#define JAX_ROIALIGN_WINNER_TABLES(D)   \
+  .Arg<ffi::Buffer<ffi::S32>>()         \
+      .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<D>>()            \
+      .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<D>>()            \
+      .Attr<bool>("corner")
+
+#define JAX_ROIALIGN_WINNER_HANDLERS(SUFFIX, D)                                                                  \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                                                 \
+      JaxRoialignWinnerRead##SUFFIX, jax_roialign::WinnerRead<D>,                                                \
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>() JAX_ROIALIGN_WINNER_TABLES(D).Ret<ffi::Buffer<D>>()); \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                                                 \
+      JaxRoialignWinnerFeaturesTranspose##SUFFIX, jax_roialign::WinnerFeaturesTranspose<D>,                      \
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>() JAX_ROIALIGN_WINNER_TABLES(D).Ret<ffi::Buffer<D>>()); \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxRoialignWinnerWeightsTranspose##SUFFIX,                                       \
+                                jax_roialign::WinnerWeightsTranspose<D>,                                         \
+                                ffi::Ffi::Bind()                                                                 \
+                                    .Ctx<ffi::ThreadPool>()                                                      \
+                                    .Arg<ffi::Buffer<D>>()                                                       \
+                                    .Arg<ffi::Buffer<D>>() JAX_ROIALIGN_WINNER_TABLES(D)                         \
+                                    .Ret<ffi::Buffer<D>>()                                                       \
+                                    .Ret<ffi::Buffer<D>>());
+
+JAX_ROIALIGN_WINNER_HANDLERS(F32, ffi::F32)
+JAX_ROIALIGN_WINNER_HANDLERS(F64, ffi::F64)
