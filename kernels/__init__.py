@@ -1,11 +1,13 @@
-"""Pallas kernels for RoIAlign (installed as ``jax_roialign.kernels``).
+"""The kernels of RoIAlign (installed as ``jax_roialign.kernels``): Pallas for GPU and TPU, C++ for the CPU.
 
-:func:`roi_align` has the contract of ``jax_roialign.xla.roi_align``; the dispatcher in
-``jax_roialign.ops`` calls it for ``impl="pallas"``, and for ``impl=None`` only on a
-device kind listed in ``verified_devices.json`` (:func:`is_verified`).  The kernels
-exist for Pallas' Triton (GPU) and Mosaic (TPU) lowerings; they compile ahead of time
-for H100 and TPU v4 to 7x (tests/kernels/test_aot.py) and have run in Pallas interpret
-mode only; no speed is claimed.
+:func:`roi_align` (Pallas) and :func:`cpu_roi_align` (the CPU kernels) have the contract
+of ``jax_roialign.xla.roi_align``; the dispatcher in ``jax_roialign.ops`` calls them for
+``impl="pallas"`` / ``impl="cpu"``.  ``impl=None`` runs the CPU kernels on a CPU where
+they build (:func:`cpu_available`), and the Pallas kernels only on a device kind listed
+in ``verified_devices.json`` (:func:`is_verified`).  The Pallas kernels exist for
+Pallas' Triton (GPU) and Mosaic (TPU) lowerings; they compile ahead of time for H100 and
+TPU v4 to 7x (tests/kernels/test_aot.py) and have run in Pallas interpret mode only; no
+speed is claimed for them.
 """
 
 from .config import BlockSizes

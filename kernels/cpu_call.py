@@ -97,7 +97,7 @@ class Family:
     """A kernel family (hashable: a static parameter).
 
     ``prefix`` names its kernels (``<prefix>Read``, ``<prefix>FeaturesTranspose``,
-    ``<prefix>WeightsTranspose``); ``tables(weights, consts)`` orders the tables as the
+    ``<prefix>WeightsTranspose``); ``order(weights, consts)`` orders the tables as the
     kernels take them after the value operand(s); ``attrs`` are the kernels' attributes.
     """
 

@@ -102,9 +102,7 @@ def _tables(boxes: jax.Array, spec: RoIAlignSpec, height: int, width: int):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _max_pool(x, boxes, image, in_range, spec: RoIAlignSpec):
-    by, bx, n_samples = winners.sample_geometry(boxes, spec)
-    value, arg, _ = winners.search(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
-    return jnp.where(arg >= 0, value, 0.0)
+    return winners.pooled_max(x, boxes, image, in_range, spec)
 
 
 @functools.partial(_max_pool.defjvp, symbolic_zeros=True)

@@ -74,3 +74,10 @@ def search(x, image, by, bx, n_samples, spec: RoIAlignSpec):
             carry = body(jnp.int32(t), carry)
         return carry
     return jax.lax.fori_loop(0, trips, body, init)
+
+
+def pooled_max(x: jax.Array, boxes: jax.Array, image: jax.Array, in_range: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """The max modes' value (K, P, Q, C): the search's, 0 where no sample won (no samples, or no image)."""
+    by, bx, n_samples = sample_geometry(boxes, spec)
+    value, arg, _ = search(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
+    return jnp.where(arg >= 0, value, 0.0)

@@ -28,7 +28,7 @@ from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import sampling
 from jax_roialign.core.corners import decode_shares
 from jax_roialign.core.loop_sum import Term, loop_sum
-from jax_roialign.core.winners import sample_corners, sample_geometry, search
+from jax_roialign.core.winners import pooled_max, sample_corners, sample_geometry, search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +83,7 @@ def _linear_map(x, bins, consts, trips, spec: RoIAlignSpec):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _max_pool(x, boxes, image, in_range, spec: RoIAlignSpec):
-    by, bx, n_samples = sample_geometry(boxes, spec)
-    value, arg, _ = search(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
-    return jnp.where(arg >= 0, value, 0.0)
+    return pooled_max(x, boxes, image, in_range, spec)
 
 
 @functools.partial(_max_pool.defjvp, symbolic_zeros=True)

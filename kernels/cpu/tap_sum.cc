@@ -267,44 +267,30 @@ ffi::Error WeightsTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffer
 }  // namespace
 }  // namespace jax_roialign
 
-#define JAX_ROIALIGN_HANDLERS(SUFFIX, D)                                                                       \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxRoialignRead##SUFFIX, jax_roialign::Read<D>,                                              \
-                                ffi::Ffi::Bind()                                                               \
-                                    .Ctx<ffi::ThreadPool>()                                                    \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Ret<ffi::Buffer<D>>());                                                   \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxRoialignFeaturesTranspose##SUFFIX, jax_roialign::FeaturesTranspose<D>,                    \
-                                ffi::Ffi::Bind()                                                               \
-                                    .Ctx<ffi::ThreadPool>()                                                    \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Ret<ffi::Buffer<D>>());                                                   \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxRoialignWeightsTranspose##SUFFIX, jax_roialign::WeightsTranspose<D>,                      \
-                                ffi::Ffi::Bind()                                                               \
-                                    .Ctx<ffi::ThreadPool>()                                                    \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Arg<ffi::Buffer<D>>()                                                     \
-                                    .Arg<ffi::Buffer<ffi::S32>>()                                              \
-                                    .Ret<ffi::Buffer<D>>()                                                     \
+// Operands after the thread pool: the value (x or ct; for the weights' transpose ct then
+// x), then image, ry, wy, ny, rx, wx, nx; then the result(s).
+#define JAX_ROIALIGN_TAP_TABLES(D)  \
+  .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<ffi::S32>>() \
+      .Arg<ffi::Buffer<D>>()        \
+      .Arg<ffi::Buffer<ffi::S32>>() \
+      .Arg<ffi::Buffer<ffi::S32>>() \
+      .Arg<ffi::Buffer<D>>()        \
+      .Arg<ffi::Buffer<ffi::S32>>()
+
+#define JAX_ROIALIGN_HANDLERS(SUFFIX, D)                                                                          \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                                                  \
+      JaxRoialignRead##SUFFIX, jax_roialign::Read<D>,                                                             \
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>() JAX_ROIALIGN_TAP_TABLES(D).Ret<ffi::Buffer<D>>()); \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                                                                  \
+      JaxRoialignFeaturesTranspose##SUFFIX, jax_roialign::FeaturesTranspose<D>,                                   \
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::Buffer<D>>() JAX_ROIALIGN_TAP_TABLES(D).Ret<ffi::Buffer<D>>()); \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxRoialignWeightsTranspose##SUFFIX, jax_roialign::WeightsTranspose<D>,           \
+                                ffi::Ffi::Bind()                                                                  \
+                                    .Ctx<ffi::ThreadPool>()                                                       \
+                                    .Arg<ffi::Buffer<D>>()                                                        \
+                                    .Arg<ffi::Buffer<D>>() JAX_ROIALIGN_TAP_TABLES(D)                             \
+                                    .Ret<ffi::Buffer<D>>()                                                        \
                                     .Ret<ffi::Buffer<D>>());
 
 JAX_ROIALIGN_HANDLERS(F32, ffi::F32)
