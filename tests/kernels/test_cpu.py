@@ -58,8 +58,10 @@ def _tolerance(dtype, spec: RoIAlignSpec) -> float:
     return cases.tolerance(jnp.dtype(dtype).name, taps)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("spec", CONVENTIONS, ids=str)
+# Each convention once, in float32 or float64 by turns: both dtypes meet every mode, grid and alignment.
+@pytest.mark.parametrize(
+    "spec,dtype", [(c, (jnp.float32, jnp.float64)[(c.sampling_ratio + c.aligned) % 2]) for c in CONVENTIONS], ids=str
+)
 def test_matches_xla_forward_and_gradients(spec, dtype):
     """Forward, the features' and the boxes' gradients (the three contractions) match the XLA path."""
     with jax.enable_x64(dtype == jnp.float64):
@@ -82,7 +84,7 @@ def test_matches_xla_forward_and_gradients(spec, dtype):
 
 
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("mode,sampling_ratio", [("avg", 0), ("avg", 2), ("max", 2), ("corner_max", 1)])
+@pytest.mark.parametrize("mode,sampling_ratio", [("avg", 0), ("max", 2)])
 def test_gradients_match_finite_differences_to_second_order(mode, sampling_ratio):
     """grad and jvp in the features and the boxes, second order and mixed, in float64."""
     from jax.test_util import check_grads
