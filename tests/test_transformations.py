@@ -285,14 +285,14 @@ DERIVATIVES = {"grad_features", "grad_boxes", "jvp_boxes"}
 
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(
-    impl=st.sampled_from(["xla", "pallas", "cpu"]),
+    impl=st.sampled_from(["xla", "pallas"]),  # the CPU kernels' vmap / scan / derivatives: tests/kernels/test_cpu.py
     ratio=st.sampled_from([2, 0]),
     sequence=st.lists(st.sampled_from(TRANSFORMS), min_size=1, max_size=3),
 )
 def test_random_sequences_of_transformations(impl, ratio, sequence):
     derivatives = [name for name in sequence if name in DERIVATIVES]
     # impl="pallas": a derivative in the boxes must be the only derivative.
-    assume(impl != "pallas" or len(derivatives) < 2 or set(derivatives) == {"grad_features"})
+    assume(impl == "xla" or len(derivatives) < 2 or set(derivatives) == {"grad_features"})
     case = _roi_align(impl, "avg", ratio)
     x, b = _inputs(case, jnp.float32)
     ours, reference = case.fn, functools.partial(_dense_avg_reference, ratio=ratio)
