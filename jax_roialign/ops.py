@@ -120,7 +120,7 @@ def check_impl(impl: str | None) -> str | None:
 
 
 def _impl_order(impl: str | None, dtype) -> tuple[str, ...]:
-    """Implementations to try, in order: the one asked for; or, for impl=None, XLA.
+    """Implementations to try, in order: the one asked for; or, for impl=None, the kernels that apply, then XLA.
 
     impl=None runs the CPU kernels first when the default device is a CPU and they
     build here (``kernels.cpu_available``: a C++ compiler; programs using them lower to
@@ -200,8 +200,8 @@ def roi_align(
       mode: "avg"; "max" (max of interpolated samples, mmcv); "corner_max"
         (onnxruntime's max of weighted corner terms).
       data_format: "NHWC" or "NCHW", for features and the result.
-      impl: None: on a CPU the CPU kernels where they build (mode="avg"), XLA
-        otherwise; elsewhere XLA, except on a device kind where a run on that
+      impl: None: on a CPU the CPU kernels where they build (avg, and the max
+        modes on fixed grids), XLA otherwise; elsewhere XLA, except on a device kind where a run on that
         hardware recorded the Pallas kernels as correct and faster
         (``kernels/verified_devices.json``; none yet); "xla"; "pallas": the Pallas
         kernels always (interpreted on a CPU); or "cpu": the CPU kernels always (C++

@@ -6,14 +6,20 @@ modes on adaptive grids) raises NotImplementedError, so that impl=None runs XLA.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from jax_roialign.conventions import RoIAlignSpec
+from jax_roialign.core import guards
 
-from . import max_pool_cpu, tap_sum_cpu
+from . import cpu_call, max_pool_cpu, tap_sum_cpu
 
 
 def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
     """RoIAlign of canonical inputs on the CPU kernels; returns (K, out_h, out_w, C) in features' dtype."""
-    pool = tap_sum_cpu.roi_align if spec.mode == "avg" else max_pool_cpu.roi_align
-    return pool(features, boxes, batch_indices, spec)
+    pool = tap_sum_cpu.avg_pool if spec.mode == "avg" else max_pool_cpu.max_pool
+    # The non-finite boxes read nothing on the kernels: their NaN needs no masked tangent.
+    return guards.guarded_pool(
+        functools.partial(pool, spec=spec), features, boxes, batch_indices, mark=cpu_call.mark_nonfinite
+    )

@@ -4,14 +4,14 @@ Each kernel family (``tap_sum_cpu``: avg's tap sum; ``max_pool_cpu``: the read a
 winning samples) is a form ``out = Read(x; wy, wx)`` linear in the features ``x`` and in
 each per-axis weight table, with three C++ contractions: ``Read``, its transpose in the
 features and its transpose in the tables (both tables in one pass).  :class:`Family`
-names them; :func:`sum_term` makes them the term, transpose and params-transpose of a
+names them; :func:`one_term_sum` makes them the term, transpose and params-transpose of a
 one-term ``core.loop_sum``, whose rules give jit, vmap, grad, jvp, linear_transpose,
 higher orders, checkpoint and scan.  The read's own derivative in the tables (forward
 mode in the boxes) is again that sum, of the tangent tables.
 
 Every call is the primitive ``roialign_cpu_kernel``: the custom call where the program
-runs on this CPU, and plain JAX of the same contraction (the family's ``portable``
-functions) where it cannot: in ``jax.export`` (which may not serialize this library's
+runs on this CPU, and plain JAX of the same contraction (``PORTABLE``, filled in by
+each family's module) where it cannot: in ``jax.export`` (which may not serialize this library's
 calls) and on every other platform.  Batched, it runs once per element (``lax.map``).
 """
 
@@ -27,6 +27,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.extend.core import Primitive
 from jax.interpreters import batching, mlir
 
+from jax_roialign.core import guards
 from jax_roialign.core.avals import result_aval
 from jax_roialign.core.loop_sum import Term, loop_sum
 
@@ -179,8 +180,7 @@ def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
     Their derivative is already zero in every direction, so the tangent passes through
     unmasked, and the cotangent needs no masking pass over the whole result.
     """
-    mask = finite.reshape(finite.shape + (1,) * (out.ndim - 1))
-    return jnp.where(mask, out, jnp.asarray(jnp.nan, out.dtype))
+    return guards.mark_nonfinite(out, finite)
 
 
 @mark_nonfinite.defjvp

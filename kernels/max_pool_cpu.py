@@ -20,11 +20,11 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.core import guards, sampling, winners
-from jax_roialign.core.bins import box_bins, compute_dtype
+from jax_roialign.core import sampling, winners
+from jax_roialign.core.bins import box_bins
 from jax_roialign.core.corners import decode_shares
 
-from .cpu_call import PORTABLE, Family, mark_nonfinite, one_term_sum
+from .cpu_call import PORTABLE, Family, one_term_sum
 
 
 def _order(weights, consts) -> list[jax.Array]:
@@ -82,21 +82,13 @@ PORTABLE["WinnerWeightsTranspose"] = _portable_weights_transpose
 WINNERS = {mode: Family("Winner", _order, (("corner", mode == "corner_max"),)) for mode in ("max", "corner_max")}
 
 
-def _axis_tables(bins: sampling.AxisBins, pooled: int, grid: int, length: int):
-    """(rows (pooled, 2 * grid) int32, weights): the lo then hi neighbour of every sample of one box's axis."""
-    p = jnp.arange(pooled, dtype=bins.start.dtype)[:, None]
-    i = jnp.arange(grid, dtype=bins.start.dtype)[None, :]
-    taps = sampling.bilinear_taps(sampling.sample_coordinate(bins, p, i), length)
-    return jnp.concatenate([taps.lo, taps.hi], axis=1), jnp.concatenate([taps.w_lo, taps.w_hi], axis=1)
-
-
 def _tables(boxes: jax.Array, spec: RoIAlignSpec, height: int, width: int):
     """((ry, wy), (rx, wx)) of (K, 4) boxes, differentiable in the boxes through the weights."""
     by, bx = box_bins(boxes, spec)
     out_h, out_w = spec.output_size
     grid = spec.sampling_ratio
-    ty = jax.vmap(functools.partial(_axis_tables, pooled=out_h, grid=grid, length=height))(by)
-    tx = jax.vmap(functools.partial(_axis_tables, pooled=out_w, grid=grid, length=width))(bx)
+    ty = jax.vmap(functools.partial(sampling.sample_taps, pooled=out_h, grid=grid, length=height))(by)
+    tx = jax.vmap(functools.partial(sampling.sample_taps, pooled=out_w, grid=grid, length=width))(bx)
     return ty, tx
 
 
@@ -129,17 +121,13 @@ def _max_pool_jvp(spec, primals, tangents):
     return out, functools.reduce(jnp.add, parts)
 
 
-def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
-    """max / corner_max RoIAlign of canonical inputs on the CPU kernels: (K, out_h, out_w, C) in features' dtype.
+def max_pool(x: jax.Array, boxes: jax.Array, image: jax.Array, in_range: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """max / corner_max RoIAlign (K, out_h, out_w, C) of x (N, H, W, C) at finite boxes (K, 4) on the CPU kernels.
 
-    Same contract, edges and accumulation dtype as ``jax_roialign.xla.roi_align``;
-    adaptive grids (``sampling_ratio <= 0``) raise NotImplementedError.
+    The contract of ``jax_roialign.xla.max_pool.max_pool`` (``image`` in [0, N), boxes
+    with ``in_range`` False give zeros), for fixed grids: adaptive ones
+    (``sampling_ratio <= 0``) raise NotImplementedError.
     """
     if spec.sampling_ratio <= 0:
         raise NotImplementedError(f"the CPU kernels pool mode={spec.mode!r} on fixed sampling grids only")
-    cdt = compute_dtype(features.dtype)
-    x = features.astype(cdt)
-    boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
-    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
-    out = _max_pool(x, boxes, image.astype(jnp.int32), in_range, spec)
-    return mark_nonfinite(out, finite).astype(features.dtype)
+    return _max_pool(x, boxes, image.astype(jnp.int32), in_range, spec)

@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 
 from jax_roialign.conventions import RoIAlignSpec
-from jax_roialign.core import guards, sampling
-from jax_roialign.core.bins import box_bins, compute_dtype
+from jax_roialign.core import sampling
+from jax_roialign.core.bins import box_bins
 
-from .cpu_call import PORTABLE, Family, mark_nonfinite, one_term_sum
+from .cpu_call import PORTABLE, Family, one_term_sum
 
 # Tap pairs of at most this many per bin are unrolled (XLA fuses the reads into one pass);
 # more (adaptive grids) loop up to the widest bin of the call.
@@ -121,21 +121,16 @@ def _axis_tables(bins: sampling.AxisBins, pooled: int, length: int, sampling_rat
     return rows, weights, count.astype(jnp.int32)
 
 
-def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, spec: RoIAlignSpec) -> jax.Array:
-    """avg RoIAlign of canonical inputs on the CPU kernels: (K, out_h, out_w, C) in features' dtype.
+def avg_pool(x: jax.Array, boxes: jax.Array, image: jax.Array, in_range: jax.Array, spec: RoIAlignSpec) -> jax.Array:
+    """avg RoIAlign (K, out_h, out_w, C) of x (N, H, W, C) at finite boxes (K, 4) on the CPU kernels.
 
-    Same contract, edges and accumulation dtype (float32; float64 for float64 features)
-    as ``jax_roialign.xla.roi_align``.
+    The contract of ``jax_roialign.xla.tap_sum.avg_pool``: ``image`` in [0, N); boxes
+    with ``in_range`` False read nothing (zeros).
     """
-    cdt = compute_dtype(features.dtype)
-    x = features.astype(cdt)
-    boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
-    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
     _, h, w, _ = x.shape
     out_h, out_w = spec.output_size
     by, bx = box_bins(boxes, spec)
     ry, wy, ny = _axis_tables(by, out_h, h, spec.sampling_ratio)
     rx, wx, nx = _axis_tables(bx, out_w, w, spec.sampling_ratio)
     ny = jnp.where(in_range[:, None], ny, 0)  # a box of no image (or a non-finite one) reads nothing
-    out = one_term_sum(TAP_SUM, x, (wy, wx), (image.astype(jnp.int32), ry, ny, rx, nx))
-    return mark_nonfinite(out, finite).astype(features.dtype)
+    return one_term_sum(TAP_SUM, x, (wy, wx), (image.astype(jnp.int32), ry, ny, rx, nx))

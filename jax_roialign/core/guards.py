@@ -7,6 +7,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jax_roialign.core.bins import compute_dtype
+
 
 def isolate_nonfinite_boxes(boxes: jax.Array, batch_indices: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(boxes, batch_indices, finite): boxes with a NaN or infinite coordinate are neutralized.
@@ -32,6 +34,27 @@ def mark_nonfinite(out: jax.Array, finite: jax.Array) -> jax.Array:
     """out with the rows of non-finite boxes set to NaN (the documented value)."""
     mask = finite.reshape(finite.shape + (1,) * (out.ndim - 1))
     return jnp.where(mask, out, jnp.asarray(jnp.nan, out.dtype))
+
+
+def guarded_pool(
+    pool: Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array],
+    features: jax.Array,
+    boxes: jax.Array,
+    batch_indices: jax.Array,
+    mark: Callable[[jax.Array, jax.Array], jax.Array] = mark_nonfinite,
+) -> jax.Array:
+    """``pool(x, boxes, image, in_range)`` of canonical inputs with the bad ones contained, in features' dtype.
+
+    ``pool`` sees the features and boxes in the compute dtype, non-finite boxes
+    neutralized (:func:`isolate_nonfinite_boxes`) and every batch index in [0, N) with
+    ``in_range`` False where it was not (:func:`images_in_range`); its result is marked
+    NaN for the non-finite boxes by ``mark`` (default :func:`mark_nonfinite`).
+    """
+    cdt = compute_dtype(features.dtype)
+    x = features.astype(cdt)
+    boxes, batch_indices, finite = isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
+    in_range, image = images_in_range(batch_indices, x.shape[0])
+    return mark(pool(x, boxes, image, in_range), finite).astype(features.dtype)
 
 
 # Working set that one chunk of boxes may use on the XLA paths (bytes).  Measured on the

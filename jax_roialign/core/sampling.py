@@ -112,17 +112,27 @@ def bilinear_taps(coord: jax.Array, length: int) -> Taps:
     )
 
 
-def fixed_grid_taps(bins: AxisBins, pooled: int, grid: int, length: int) -> tuple[jax.Array, jax.Array]:
-    """(rows, weights), each (pooled, 2 * grid): the read taps of a static sampling grid.
+def sample_taps(bins: AxisBins, pooled: int, grid: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(rows, weights), each (pooled, 2 * grid): every sample's two neighbours on a static grid.
 
-    Bin p reads ``sum_j weights[p, j] * X[rows[p, j]]``: the two neighbours of each of
-    its ``grid`` samples, weighted by the bilinear weight over ``grid`` (the mean).
+    Entry ``i`` is sample i's lower neighbour and its bilinear weight, entry ``grid + i``
+    its upper one (the max modes' per-sample corners read these).
     """
     p = jnp.arange(pooled, dtype=bins.start.dtype)[:, None]
     i = jnp.arange(grid, dtype=bins.start.dtype)[None, :]
     taps = bilinear_taps(sample_coordinate(bins, p, i), length)
-    rows = jnp.concatenate([taps.lo, taps.hi], axis=1)
-    return rows, divide(jnp.concatenate([taps.w_lo, taps.w_hi], axis=1), grid)
+    return jnp.concatenate([taps.lo, taps.hi], axis=1), jnp.concatenate([taps.w_lo, taps.w_hi], axis=1)
+
+
+def fixed_grid_taps(bins: AxisBins, pooled: int, grid: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """(rows, weights), each (pooled, 2 * grid): the read taps of a static sampling grid.
+
+    Bin p reads ``sum_j weights[p, j] * X[rows[p, j]]``: the two neighbours of each of
+    its ``grid`` samples (:func:`sample_taps`), weighted by the bilinear weight over
+    ``grid`` (the mean).
+    """
+    rows, weights = sample_taps(bins, pooled, grid, length)
+    return rows, divide(weights, grid)
 
 
 def _count_below(bins: AxisBins, p: jax.Array, v: jax.Array, strict: bool) -> jax.Array:

@@ -6,11 +6,12 @@ boxes (K, 4) [x1, y1, x2, y2] in input-image coordinates, batch_indices (K,) int
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import guards
-from jax_roialign.core.bins import compute_dtype
 from jax_roialign.xla.max_pool import max_pool
 from jax_roialign.xla.tap_sum import avg_pool
 
@@ -31,10 +32,5 @@ def roi_align(features: jax.Array, boxes: jax.Array, batch_indices: jax.Array, s
     infinite coordinate reads nothing, yields NaN and passes no gradient; a bin with
     no samples (adaptive grid of a zero-size aligned box) yields zero in every mode.
     """
-    cdt = compute_dtype(features.dtype)
-    x = features.astype(cdt)
-    boxes, batch_indices, finite = guards.isolate_nonfinite_boxes(boxes.astype(cdt), batch_indices)
-    in_range, image = guards.images_in_range(batch_indices, x.shape[0])
     pool = avg_pool if spec.mode == "avg" else max_pool
-    out = pool(x, boxes, image, in_range, spec)
-    return guards.mark_nonfinite(out, finite).astype(features.dtype)
+    return guards.guarded_pool(functools.partial(pool, spec=spec), features, boxes, batch_indices)

@@ -65,6 +65,21 @@ inline void Axpy(int64_t n, T a, const T* __restrict x, T* __restrict y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// Runs body(lo, hi) once for each band of rows [lo, hi) of an (n, h, row) array, bands
+// spread over the pool (a few per thread, for balance), after zeroing the band's rows of
+// every image.  A band is owned by one worker, so writes into it need no ordering beyond
+// the body's own: the feature gradients' scatters are deterministic this way.
+template <typename T, typename Body>
+void ForRowBands(ffi::ThreadPool& pool, T* out, int64_t n, int64_t h, int64_t row, const Body& body) {
+  const int64_t workers = std::max<int64_t>(pool.num_threads(), 1);
+  const int64_t band = std::max<int64_t>(1, h / (4 * workers));
+  ParallelFor(pool, (h + band - 1) / band, [&](int64_t i) {
+    const int64_t lo = i * band, hi = std::min(h, lo + band);
+    for (int64_t img = 0; img < n; ++img) std::memset(out + (img * h + lo) * row, 0, sizeof(T) * (hi - lo) * row);
+    body(lo, hi);
+  });
+}
+
 // GCC / Clang vectors of 32 bytes (8 float32 or 4 float64 lanes); a register block is
 // kVectors of them.
 constexpr int64_t kVectorBytes = 32;

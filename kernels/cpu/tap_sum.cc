@@ -161,16 +161,8 @@ ffi::Error FeaturesTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffe
   const T* wxs = wx.typed_data();
   T* out = dx->typed_data();
   AdviseHugePages(out, dx->size_bytes());
-  // Bands of rows of every image, a few per thread for balance; one worker owns a band
-  // and visits the boxes in order, so the sums are deterministic.
-  const int64_t workers = std::max<int64_t>(pool.num_threads(), 1);
-  const int64_t band = std::max<int64_t>(1, h / (4 * workers));
-  const int64_t n_bands = (h + band - 1) / band;
-  ParallelFor(pool, n_bands, [&](int64_t i) {
-    const int64_t lo = i * band, hi = std::min(h, lo + band);
-    for (int64_t img = 0; img < n; ++img) {
-      std::memset(out + (img * h + lo) * w * c, 0, sizeof(T) * (hi - lo) * w * c);
-    }
+  // Each band's worker visits the boxes in order, so the sums are deterministic.
+  ForRowBands(pool, out, n, h, w * c, [&](int64_t lo, int64_t hi) {
     std::vector<T> tap_w(t.ty * t.tx);
     std::vector<int64_t> tap_off(t.ty * t.tx);
     for (int64_t k = 0; k < t.k; ++k) {

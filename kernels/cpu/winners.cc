@@ -87,12 +87,7 @@ template <typename T, bool Corner>
 void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
                  const int32_t* code, const T* wy, const T* wx, T* dx, ffi::ThreadPool& pool) {
   const int64_t g2 = 2 * t.g;
-  const int64_t workers = std::max<int64_t>(pool.num_threads(), 1);
-  const int64_t band = std::max<int64_t>(1, h / (4 * workers));
-  const int64_t n_bands = (h + band - 1) / band;
-  ParallelFor(pool, n_bands, [&](int64_t band_index) {
-    const int64_t lo = band_index * band, hi = std::min(h, lo + band);
-    for (int64_t img = 0; img < n; ++img) std::memset(dx + (img * h + lo) * w * c, 0, sizeof(T) * (hi - lo) * w * c);
+  ForRowBands(pool, dx, n, h, w * c, [&](int64_t lo, int64_t hi) {
     for (int64_t k = 0; k < t.k; ++k) {
       T* img = dx + static_cast<int64_t>(t.image[k]) * h * w * c;
       for (int64_t p = 0; p < t.p; ++p) {
