@@ -106,13 +106,14 @@ TAP_SUM = Family("", _order)
 def _axis_tables(bins: sampling.AxisBins, pooled: int, length: int, sampling_ratio: int):
     """(rows (K, pooled, T) int32, weights (K, pooled, T), taps used (K, pooled) int32) of one axis.
 
-    Fixed grids: the two neighbours of each sample (T = 2 * grid, all used).  Adaptive
-    grids: every row a bin touches, from its first one (T = length; ``count`` used).
+    Fixed grids: the two neighbours of each sample (T = 2 * grid), those on the same row
+    merged (``sampling.merge_equal_taps``: fewer taps per bin, every pass faster).
+    Adaptive grids: every row a bin touches, from its first one (T = length).
     """
     if sampling_ratio > 0:
         taps = functools.partial(sampling.fixed_grid_taps, pooled=pooled, grid=sampling_ratio, length=length)
         rows, weights = jax.vmap(taps)(bins)
-        return rows, weights, jnp.full(rows.shape[:2], rows.shape[2], jnp.int32)
+        return sampling.merge_equal_taps(rows, weights, length)
     first, count = jax.vmap(functools.partial(sampling.rows_read, pooled=pooled, length=length))(
         jax.lax.stop_gradient(bins)
     )

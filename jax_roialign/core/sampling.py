@@ -135,6 +135,31 @@ def fixed_grid_taps(bins: AxisBins, pooled: int, grid: int, length: int) -> tupl
     return rows, divide(weights, grid)
 
 
+def merge_equal_taps(rows: jax.Array, weights: jax.Array, length: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(rows, weights, count): each bin's taps (last axis, T of them) with equal rows merged.
+
+    Where a bin's taps span at most T consecutive rows (``max - min + 1 <= T``), they are
+    rewritten as T consecutive rows from the lowest, each weighted by the sum of the
+    weights of the taps on it, and ``count`` is the span: the read
+    ``sum_j weights[j] * X[rows[j]]`` over ``j < count`` equals the original sum over all
+    T taps (up to the order of float additions).  Other bins keep their taps, count T.
+    Rows past a bin's count are clamped to ``length - 1`` with weight 0.  A small box
+    puts several samples between the same two rows, so with ``grid = 2`` a bin reads
+    about 3 rows instead of 4.  Differentiable in the weights (the merge pattern is
+    piecewise constant in the boxes).
+    """
+    t = rows.shape[-1]
+    first = jnp.min(rows, axis=-1)
+    span = jnp.max(rows, axis=-1) - first + 1
+    window = first[..., None] + jnp.arange(t, dtype=rows.dtype)
+    on_row = rows[..., :, None] == window[..., None, :]
+    merged = jnp.sum(jnp.where(on_row, weights[..., :, None], jnp.zeros((), weights.dtype)), axis=-2)
+    fits = (span <= t)[..., None]
+    rows = jnp.where(fits, jnp.minimum(window, length - 1), rows)
+    weights = jnp.where(fits, merged, weights)
+    return rows, weights, jnp.where(fits[..., 0], span, t).astype(jnp.int32)
+
+
 def _count_below(bins: AxisBins, p: jax.Array, v: jax.Array, strict: bool) -> jax.Array:
     """#samples of bin p with coordinate < v (strict) or <= v, exact at any v.
 

@@ -74,3 +74,47 @@ def test_fixed_grid_taps_are_the_bilinear_neighbours():
     rows, weights = sampling.fixed_grid_taps(bins, 2, 2, LENGTH)
     assert rows.shape == weights.shape == (2, 4)
     np.testing.assert_allclose(np.asarray(weights).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def _fixed_taps(lo: float, hi: float, aligned: bool, grid: int):
+    bins = sampling.axis_bins(
+        jnp.asarray(lo), jnp.asarray(hi), spatial_scale=1.0, aligned=aligned, pooled=POOLED, sampling_ratio=grid
+    )
+    return sampling.fixed_grid_taps(bins, POOLED, grid, LENGTH)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("grid", [1, 2, 3])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_merged_taps_read_the_same_rows_with_the_same_weights(aligned, grid):
+    """Each bin's merged taps are the same dense row weights, on at most T rows (count),
+    with weight zero past the count; bins spanning more than T rows keep their taps."""
+    for lo, hi in CASES + [(2.0, 2.2), (0.0, 60.0)]:
+        rows, weights = _fixed_taps(lo, hi, aligned, grid)
+        merged_rows, merged, count = sampling.merge_equal_taps(rows, weights, LENGTH)
+        t = rows.shape[-1]
+        np.testing.assert_allclose(_dense(merged_rows, merged), _dense(rows, weights), rtol=1e-12, atol=1e-12)
+        used = np.arange(t)[None, :] < np.asarray(count)[:, None]
+        np.testing.assert_array_equal(_dense(merged_rows, np.where(used, merged, 0)), _dense(merged_rows, merged))
+        assert np.all((merged_rows >= 0) & (merged_rows < LENGTH))
+        span = np.asarray(rows).max(-1) - np.asarray(rows).min(-1) + 1
+        np.testing.assert_array_equal(count, np.where(span <= t, span, t))
+
+
+def test_merged_taps_fewer_on_small_bins_and_differentiable():
+    """Two samples between the same two rows share them: 4 taps become 2; the gradient of
+    a read through the merged weights equals the one through the original taps."""
+    rows, weights = _fixed_taps(3.1, 3.4, True, 2)
+    _, _, count = sampling.merge_equal_taps(rows, weights, LENGTH)
+    np.testing.assert_array_equal(count, [2, 2, 2])
+    x = jnp.linspace(0.0, 3.0, LENGTH) ** 2
+
+    def read(hi, merge):
+        rows, weights = _fixed_taps(1.3, hi, True, 2)
+        if merge:
+            rows, weights, count = sampling.merge_equal_taps(rows, weights, LENGTH)
+            weights = jnp.where(jnp.arange(rows.shape[-1]) < count[:, None], weights, 0)
+        return jnp.sum(weights * x[rows])
+
+    for hi in (2.0, 4.7, 9.9):
+        np.testing.assert_allclose(jax.grad(read)(hi, True), jax.grad(read)(hi, False), rtol=1e-5)
