@@ -255,8 +255,16 @@ void Forms(const std::string& unmerged, const std::string& merged) {
 
 // scaling <prefix>...: the read per box with its output reused, or freshly mapped per call
 // (as glibc maps a block above its mmap threshold) with and without huge-page advice, and
-// the first touch of such a block alone.
+// the first touch of such a block alone; then the floor of any features' gradient: zeroing
+// a reused buffer of the features' size, as the banded scatter does.
 void Scaling(const std::vector<std::string>& prefixes) {
+  {
+    Problem pr(prefixes.front());
+    std::vector<double> v;
+    for (int r = 0; r < 51; ++r) v.push_back(Ms([&] { pr.Bands([](int64_t, int64_t) {}); }));
+    std::printf("zeroing the features' gradient (%.1f MB, reused, in bands): %.3f ms\n", pr.dx.size() * sizeof(T) / 1e6,
+                Median(v));
+  }
   std::printf("%6s %8s  us per box: %8s %12s %12s %14s %14s\n", "K", "out MB", "reused", "fresh 2MiB", "fresh 4KiB",
               "touch 2MiB", "touch 4KiB");
   for (const auto& prefix : prefixes) {

@@ -9,7 +9,8 @@ the unmerged ones (T = 2 x grid taps per axis), and both transposes fused into o
 pass; interleaved, median of 21 calls each.  ``scaling``: the read on fpn-p3-sr2 with K
 boxes, time per box with its output reused, or freshly mapped per call (what glibc hands
 out above its mmap threshold) with and without the kernels' huge-page advice, and the
-first touch of such a block alone.  float32; threads: ``OMP_NUM_THREADS`` (default all).
+first touch of such a block alone; and zeroing a features' gradient, the floor of any
+backward whatever K.  float32; threads: ``OMP_NUM_THREADS`` (default all).
 
 The tables are built by the op's own code, written to a temporary folder and read by the
 C++ program, compiled here with ``$CXX`` (default ``g++``) and OpenMP.

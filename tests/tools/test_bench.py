@@ -144,3 +144,12 @@ def test_scaling_table_gives_time_per_box_over_the_best():
         "| ours | 64 | 0.6 | 10.0 | 1.00 | 6.4 | 100.0 | 1.00 | 0.80 |",
         "| ours | 128 | 2.6 | 20.0 | 2.00 | 12.8 | 100.0 | 1.00 | - |",
     ]
+
+
+def test_our_timings_interleave_the_programs_after_one_warm_up_each():
+    from jax_roialign.tools.bench.timing import interleaved_medians
+
+    calls: list[str] = []
+    medians = interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())

@@ -8,7 +8,9 @@ for resize torch's F.interpolate and jax.image.resize; for mask pasting torchvis
 paste_masks_in_image.
 Forward+backward means the gradient w.r.t. the features for a fixed random cotangent,
 boxes detached, which is what every peer offers; ours is also timed with the boxes'
-gradient.  Times are medians of ``--repeats`` calls after a warm-up call; our compile
+gradient.  Times are medians of ``--repeats`` calls after a warm-up call (ours: the
+forward and both gradients called in turn, so that their ratios share the machine's
+slow spells); our compile
 time is the lower+compile of the jitted call.  Results go to a JSON file (device,
 versions, commit) and a Markdown table on stdout.
 """

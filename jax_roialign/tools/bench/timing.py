@@ -21,6 +21,21 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """{name: median wall time of fn()} over `repeats` rounds that call every fn once in turn,
+    after one warm-up call each.  Interleaved, so that a slow spell of the machine falls on
+    all of them alike and their ratios stay meaningful."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, repeats: int) -> dict:
     """Our timings of any workload (by its op); impl selects the box pooling op's implementation."""
     if isinstance(workload, Workload):
@@ -52,11 +67,14 @@ def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dic
     # XLA would fold a captured cotangent's whole backward pass into a compile-time constant.
     backward = jax.jit(jax.grad(lambda c, x, *rest: jnp.vdot(fn(x, *rest), c), argnums=1))
     backward = backward.lower(cotangent, *args).compile()
-    result = {
-        "forward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(forward(*args)), repeats),
-        "forward_backward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(backward(cotangent, *args)), repeats),
-        "compile_s": compile_s,
-    }
+    seconds = interleaved_medians(
+        {
+            "forward_ms": lambda: jax.block_until_ready(forward(*args)),
+            "forward_backward_ms": lambda: jax.block_until_ready(backward(cotangent, *args)),
+        },
+        repeats,
+    )
+    result = {name: 1e3 * s for name, s in seconds.items()} | {"compile_s": compile_s}
     return result | _peak_memory(backward, cotangent.nbytes + 2 * args[0].nbytes)
 
 
@@ -101,11 +119,14 @@ def time_roi_align(workload: Workload, impl: str, repeats: int) -> dict:
     backward = backward.lower(x, boxes).compile()
     with_boxes = jax.jit(jax.grad(lambda x, boxes: jnp.vdot(pool(x, boxes), cot), argnums=(0, 1)))
     with_boxes = with_boxes.lower(x, boxes).compile()
-    result = {
-        "forward_ms": 1e3 * median_seconds(lambda: forward(x, boxes).block_until_ready(), repeats),
-        "forward_backward_ms": 1e3 * median_seconds(lambda: backward(x, boxes).block_until_ready(), repeats),
-        "forward_backward_boxes_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(with_boxes(x, boxes)), repeats),
-        "compile_s": compile_s,
-    }
+    seconds = interleaved_medians(
+        {
+            "forward_ms": lambda: forward(x, boxes).block_until_ready(),
+            "forward_backward_ms": lambda: backward(x, boxes).block_until_ready(),
+            "forward_backward_boxes_ms": lambda: jax.block_until_ready(with_boxes(x, boxes)),
+        },
+        repeats,
+    )
+    result = {name: 1e3 * s for name, s in seconds.items()} | {"compile_s": compile_s}
     # The floor: output + features + their gradient.
     return result | _peak_memory(backward, workload.output_bytes() + 2 * workload.feature_bytes())
