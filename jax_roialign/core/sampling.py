@@ -152,8 +152,10 @@ def merge_equal_taps(rows: jax.Array, weights: jax.Array, length: int) -> tuple[
     first = jnp.min(rows, axis=-1)
     span = jnp.max(rows, axis=-1) - first + 1
     window = first[..., None] + jnp.arange(t, dtype=rows.dtype)
-    on_row = rows[..., :, None] == window[..., None, :]
-    merged = jnp.sum(jnp.where(on_row, weights[..., :, None], jnp.zeros((), weights.dtype)), axis=-2)
+    # T is small and static: a sum of T terms, which XLA fuses with its neighbours (a
+    # reduction over the tap axis became a separate library call on the CPU).
+    zero = jnp.zeros((), weights.dtype)
+    merged = sum(jnp.where(rows[..., i, None] == window, weights[..., i, None], zero) for i in range(t))
     fits = (span <= t)[..., None]
     rows = jnp.where(fits, jnp.minimum(window, length - 1), rows)
     weights = jnp.where(fits, merged, weights)
