@@ -43,14 +43,15 @@ def write_tables(workload, folder: Path, name: str, merged: bool) -> str:
     size = workload.output_size if isinstance(workload.output_size, tuple) else (workload.output_size,) * 2
     spec = RoIAlignSpec(size, **kwargs)
     by, bx = box_bins(boxes, spec)
-    ry, wy, ny = tap_sum_cpu._axis_tables(by, size[0], x.shape[1], spec.sampling_ratio)
-    rx, wx, nx = tap_sum_cpu._axis_tables(bx, size[1], x.shape[2], spec.sampling_ratio)
-    if not merged:  # every sample's two neighbours, as fixed_grid_taps gives them
-        taps = lambda b, n, length: jax.vmap(  # noqa: E731
-            lambda b: sampling.fixed_grid_taps(b, n, spec.sampling_ratio, length)
-        )(b)
-        (ry, wy), (rx, wx) = taps(by, size[0], x.shape[1]), taps(bx, size[1], x.shape[2])
-        ny, nx = (jnp.full(r.shape[:2], r.shape[2], jnp.int32) for r in (ry, rx))
+
+    def axis(bins, pooled: int, length: int):
+        if merged:  # the op's own tables
+            return tap_sum_cpu._axis_tables(bins, pooled, length, spec.sampling_ratio)
+        # every sample's two neighbours, as fixed_grid_taps gives them, all T read
+        rows, weights = jax.vmap(lambda b: sampling.fixed_grid_taps(b, pooled, spec.sampling_ratio, length))(bins)
+        return rows, weights, jnp.full(rows.shape[:2], rows.shape[2], jnp.int32)
+
+    (ry, wy, ny), (rx, wx, nx) = axis(by, size[0], x.shape[1]), axis(bx, size[1], x.shape[2])
     ct = np.random.default_rng(0).standard_normal((boxes.shape[0], *size, x.shape[3]), np.float32)
     tables = {"ry": ry, "wy": wy, "ny": ny, "rx": rx, "wx": wx, "nx": nx}
     arrays = {"x": x, "ct": ct, "image": image.astype(jnp.int32), **tables}

@@ -143,7 +143,8 @@ def merge_equal_taps(rows: jax.Array, weights: jax.Array, length: int) -> tuple[
     weights of the taps on it, and ``count`` is the span: the read
     ``sum_j weights[j] * X[rows[j]]`` over ``j < count`` equals the original sum over all
     T taps (up to the order of float additions).  Other bins keep their taps, count T.
-    Rows past a bin's count are clamped to ``length - 1`` with weight 0.  A small box
+    Entries past a bin's count have weight 0 and the following rows, clamped to
+    ``length - 1``.  A small box
     puts several samples between the same two rows, so with ``grid = 2`` a bin reads
     about 3 rows instead of 4.  Differentiable in the weights (the merge pattern is
     piecewise constant in the boxes).

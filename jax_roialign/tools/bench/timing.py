@@ -10,17 +10,6 @@ import numpy as np
 from jax_roialign.tools.arg_specs import PasteWorkload, ResizeWorkload, Workload
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of fn() over `repeats` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """{name: median wall time of fn()} over `repeats` rounds that call every fn once in turn,
     after one warm-up call each.  Interleaved, so that a slow spell of the machine falls on
@@ -34,6 +23,11 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of fn() over `repeats` calls, after one warm-up call."""
+    return interleaved_medians({"fn": fn}, repeats)["fn"]
 
 
 def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, repeats: int) -> dict:
