@@ -102,12 +102,28 @@ def test_constant_map_gives_the_constant_inside(value, c, s):
     np.testing.assert_allclose(out, value, rtol=1e-5, atol=1e-5)
 
 
+def _dyadic(lo: float, hi: float) -> st.SearchStrategy:
+    """Multiples of 1/256 in [lo, hi]: exact in float32 after any integer shift, as are the
+    box sides computed from them."""
+    return st.integers(int(lo * 256), int(hi * 256)).map(lambda i: i / 256)
+
+
 @settings(max_examples=25, deadline=None)
-@given(feature_maps, corner, size, st.integers(1, 3), st.integers(1, 3))
+@given(
+    feature_maps,
+    st.tuples(_dyadic(0.5, 5.5), _dyadic(0.5, 5.5)),
+    st.tuples(_dyadic(1.0, 4.0), _dyadic(1.0, 4.0)),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
 def test_integer_translation_commutes(x, c, s, dy, dx):
     shifted = jnp.pad(jnp.asarray(x), ((0, 0), (dy, 0), (dx, 0), (0, 0)))[:, :H, :W]
     moved = box_of((c[0] + dx, c[1] + dy), s)
-    # Only boxes whose samples stay inside both maps translate exactly.
+    # Only boxes whose samples stay inside both maps translate exactly.  The coordinates are
+    # dyadic so that both boxes have the same float32 size: otherwise a side that rounds
+    # across an integer multiple of the output size changes the adaptive grid
+    # (ceil(side / output)), and the shifted box samples differently (found by hypothesis:
+    # c = (1.2793402770892222, 1.0), s = (4.0, 1.0), dx = 3 read 0.87689 against 0.87989).
     if c[0] + dx + s[0] < W - 1 and c[1] + dy + s[1] < H - 1:
         np.testing.assert_allclose(align(shifted, moved), align(jnp.asarray(x), box_of(c, s)), rtol=1e-5, atol=1e-5)
 
