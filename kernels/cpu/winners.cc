@@ -10,13 +10,15 @@
 // (1 for "max"; for "corner_max" decoded from code[k, p, q, c], 3 bits a corner, as
 // jax_roialign/core/corners.py encodes it).  Three handlers, the contractions of that form:
 //   WinnerRead              out (K, P, Q, C)
-//   WinnerFeaturesTranspose dx  (N, H, W, C)         by bands of feature rows
+//   WinnerFeaturesTranspose dx  (N, H, W, C)         by bands of feature rows; "max" in float32
+//                                                    at G <= 2 by distinct pixels, not by corners
 //   WinnerWeightsTranspose  dwy (K, P, 2G), dwx (K, Q, 2G)
 // Attribute `corner` selects corner_max's shares.  Deterministic, as in tap_sum.cc.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "common.h"
 
@@ -83,10 +85,77 @@ void ReadBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t 
   });
 }
 
+// The largest grid G whose winner indices, and -1 for none, fit one float32 permutation
+// (G * G < 8 lanes).
+constexpr int64_t kPixelGrid = 2;
+
+struct PixelTables {
+  int64_t rows[2 * kPixelGrid], cols[2 * kPixelGrid];
+  float row_w[2 * kPixelGrid][kPixelGrid], col_w[2 * kPixelGrid][kPixelGrid];  // [row or column][sample's iy or ix]
+  int64_t n_rows = 0, n_cols = 0;
+};
+
+// Distinct entries of one bin's 2G-entry table (lo block then hi block) among [lo, hi),
+// each with its weight summed per sample coordinate (a clamped sample's lo and hi coincide).
+inline void DistinctTaps(int64_t g, const int32_t* index, const float* weight, int64_t lo, int64_t hi,
+                         int64_t* out, float (*out_w)[kPixelGrid], int64_t* count) {
+  int64_t n = 0;
+  for (int64_t a = 0; a < 2 * g; ++a) {
+    const int64_t r = index[a];
+    if (r < lo || r >= hi) continue;
+    int64_t d = 0;
+    while (d < n && out[d] != r) ++d;
+    if (d == n) {
+      out[n] = r;
+      for (int64_t s = 0; s < kPixelGrid; ++s) out_w[n][s] = 0.0f;
+      ++n;
+    }
+    out_w[d][a % g] += weight[a];
+  }
+  *count = n;
+}
+
+// max's scatter of one bin by pixels (float32, G <= kPixelGrid): the bin's samples x corners
+// fall on at most 2G x 2G distinct pixels (about 3 x 3 at G = 2, against 4 G^2 = 16
+// corners), and each lane adds to a pixel the weight of its winning sample there, picked
+// from the pixel's per-sample table by one permutation: no per-sample mask, one
+// read-modify-write of each pixel.  Rows outside [lo, hi) are the other bands'.  Returns
+// the first channel it did not cover (whole vectors only; the caller masks the rest).
+inline int64_t ScatterBinByPixels(int64_t g, const int32_t* ry, const float* wy, const int32_t* rx, const float* wx,
+                                  int64_t lo, int64_t hi, int64_t w, int64_t c, const float* ct, const int32_t* arg,
+                                  float* img) {
+  using V = Vec<float>;
+  typedef int32_t VI __attribute__((vector_size(kVectorBytes)));
+  constexpr int64_t lanes = kVectorBytes / sizeof(float);
+  PixelTables t;
+  DistinctTaps(g, ry, wy, lo, hi, t.rows, t.row_w, &t.n_rows);
+  DistinctTaps(g, rx, wx, 0, INT64_MAX, t.cols, t.col_w, &t.n_cols);
+  const int64_t vectors = c / lanes;
+  for (int64_t i = 0; i < t.n_rows; ++i) {
+    for (int64_t j = 0; j < t.n_cols; ++j) {
+      V table = {};  // lanes past the samples stay 0: arg -1 (no winner) masks to the last
+      for (int64_t s = 0; s < g * g; ++s) table[s] = t.row_w[i][s / g] * t.col_w[j][s % g];
+      float* __restrict px = img + (t.rows[i] * w + t.cols[j]) * c;
+      for (int64_t v = 0; v < vectors; ++v) {
+        V gv, xv;
+        VI av;
+        std::memcpy(&gv, ct + v * lanes, sizeof(V));
+        std::memcpy(&av, arg + v * lanes, sizeof(VI));
+        std::memcpy(&xv, px + v * lanes, sizeof(V));
+        xv += __builtin_shuffle(table, av & (lanes - 1)) * gv;
+        std::memcpy(px + v * lanes, &xv, sizeof(V));
+      }
+    }
+  }
+  return vectors * lanes;
+}
+
 template <typename T, bool Corner>
 void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
                  const int32_t* code, const T* wy, const T* wx, T* dx, ffi::ThreadPool& pool) {
   const int64_t g2 = 2 * t.g;
+  constexpr bool kByPixels = !Corner && std::is_same_v<T, float>;
+  const bool by_pixels = kByPixels && t.g <= kPixelGrid;
   ForRowBands(pool, dx, n, h, w * c, [&](int64_t lo, int64_t hi) {
     for (int64_t k = 0; k < t.k; ++k) {
       T* img = dx + static_cast<int64_t>(t.image[k]) * h * w * c;
@@ -96,6 +165,12 @@ void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t
         if (std::none_of(rows, rows + g2, [&](int32_t r) { return r >= lo && r < hi; })) continue;
         for (int64_t q = 0; q < t.q; ++q) {
           const int64_t kq = k * t.q + q, e = (kp * t.q + q) * c;
+          int64_t c0 = 0;
+          if constexpr (kByPixels) {
+            if (by_pixels)
+              c0 = ScatterBinByPixels(t.g, rows, wy + kp * g2, t.rx + kq * g2, wx + kq * g2, lo, hi, w, c, g + e,
+                                      arg + e, img);
+          }
           ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
             const int64_t r = rows[a];
             if (r < lo || r >= hi) return;
@@ -105,7 +180,7 @@ void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t
             const int32_t* __restrict ae = arg + e;
             const int32_t* __restrict ce = code + e;
 #pragma omp simd
-            for (int64_t j = 0; j < c; ++j) {
+            for (int64_t j = c0; j < c; ++j) {
               const T share = Corner ? Share<T>(ce[j], i) : T(1);
               const T v = share * wt * ge[j];  // loaded unconditionally, then selected: vectorizes
               xr[j] += ae[j] == s ? v : T(0);

@@ -58,9 +58,13 @@ def _tolerance(dtype, spec: RoIAlignSpec) -> float:
     return cases.tolerance(jnp.dtype(dtype).name, taps)
 
 
-# Each convention once, in float32 or float64 by turns: both dtypes meet every mode, grid and alignment.
+# avg conventions once, in float32 or float64 by turns: both dtypes meet every grid and alignment.
+# The max modes in both: their float32 scatter at grids 1 and 2 is its own loop (by pixels).
 @pytest.mark.parametrize(
-    "spec,dtype", [(c, (jnp.float32, jnp.float64)[(c.sampling_ratio + c.aligned) % 2]) for c in CONVENTIONS], ids=str
+    "spec,dtype",
+    [(c, (jnp.float32, jnp.float64)[(c.sampling_ratio + c.aligned) % 2]) for c in CONVENTIONS if c.mode == "avg"]
+    + [(c, dtype) for c in CONVENTIONS if c.mode != "avg" for dtype in (jnp.float32, jnp.float64)],
+    ids=str,
 )
 def test_matches_xla_forward_and_gradients(spec, dtype):
     """Forward, the features' and the boxes' gradients (the three contractions) match the XLA path."""
