@@ -51,7 +51,8 @@ def git_commit() -> str:
 
 
 def environment() -> dict:
-    """Device, Python and library versions, commit and date."""
+    """Device, Python and library versions, commit, date, and any preloaded library (an allocator
+    such as tcmalloc changes large-result timings on the CPU)."""
     import jax
 
     device = jax.devices()[0]
@@ -65,6 +66,7 @@ def environment() -> dict:
         "versions": installed_versions(),
         "commit": git_commit(),
         "date": time.strftime("%Y-%m-%d"),
+        "ld_preload": os.environ.get("LD_PRELOAD", ""),
     }
 
 
