@@ -1,12 +1,13 @@
 """max and corner_max RoIAlign on the CPU kernels (``cpu/winners.cc``), fixed sampling grids.
 
 Contract: that of ``jax_roialign.xla.roi_align`` for the max modes with
-``sampling_ratio > 0`` (adaptive grids raise NotImplementedError; the XLA path runs
-them).  As on the XLA path, the value is the search of ``core.winners`` (one fused
-pass), and every derivative is the linear map of the winning samples, here the
-``Winner`` kernel family of ``cpu_call``: each element reads its winning sample's four
-corners, weighted by per-axis tables of every sample's two neighbours (``rows`` lo then
-hi, ``(K, P, 2 * grid)``) and, for corner_max, by the corner's share of the cotangent.
+``0 < sampling_ratio <= 11`` (the winners are int8; adaptive and larger grids raise
+NotImplementedError, and the XLA path runs them).  As on the XLA path, the value is the
+search of ``core.winners`` (one fused pass), and every derivative is the linear map of the
+winning samples, here the ``Winner`` kernel family of ``cpu_call``: each element reads its
+winning sample's four corners, weighted by per-axis tables of every sample's two
+neighbours (``rows`` lo then hi, ``(K, P, 2 * grid)``) and, for corner_max, by the
+corner's share of the cotangent.
 Its transposes are a deterministic scatter-add (one writer per band of feature rows)
 and the tables' cotangents, chained to the boxes in plain JAX.
 """
@@ -106,7 +107,7 @@ def _max_pool_jvp(spec, primals, tangents):
     by, bx, n_samples = winners.sample_geometry(fixed(boxes), spec)
     _, arg, code = winners.search(fixed(x), image, by, bx, jnp.where(in_range, n_samples, 0), spec)
     (ry, wy), (rx, wx) = _tables(boxes, spec, x.shape[1], x.shape[2])
-    consts = (image, arg, code if spec.mode == "corner_max" else arg, ry, rx)
+    consts = (image, arg, code, ry, rx)
     family = WINNERS[spec.mode]
     parts = []
     if not isinstance(x_dot, SymbolicZero):
@@ -125,9 +126,12 @@ def max_pool(x: jax.Array, boxes: jax.Array, image: jax.Array, in_range: jax.Arr
     """max / corner_max RoIAlign (K, out_h, out_w, C) of x (N, H, W, C) at finite boxes (K, 4) on the CPU kernels.
 
     The contract of ``jax_roialign.xla.max_pool.max_pool`` (``image`` in [0, N), boxes
-    with ``in_range`` False give zeros), for fixed grids: adaptive ones
-    (``sampling_ratio <= 0``) raise NotImplementedError.
+    with ``in_range`` False give zeros), for fixed grids of 1 to ``winners.INT8_GRID`` samples
+    a side: adaptive and larger ones raise NotImplementedError.
     """
-    if spec.sampling_ratio <= 0:
-        raise NotImplementedError(f"the CPU kernels pool mode={spec.mode!r} on fixed sampling grids only")
+    if not 0 < spec.sampling_ratio <= winners.INT8_GRID:
+        raise NotImplementedError(
+            f"the CPU kernels pool mode={spec.mode!r} on fixed sampling grids of 1 to {winners.INT8_GRID} samples a"
+            f" side (int8 winners), not sampling_ratio={spec.sampling_ratio}"
+        )
     return _max_pool(x, boxes, image.astype(jnp.int32), in_range, spec)

@@ -47,8 +47,20 @@ def sample_corners(x_shape, by: sampling.AxisBins, bx: sampling.AxisBins, t: jax
     return [(r, c, weight[..., None]) for r, c, weight in corners(ty, tx)]
 
 
+# The largest fixed grid whose sample indices, and -1 for none, fit int8 (11 x 11 = 121).
+INT8_GRID = 11
+
+
+def winner_dtype(spec: RoIAlignSpec) -> jnp.dtype:
+    """The winners' dtype: int8 on fixed grids of at most ``INT8_GRID`` samples a side, else
+    int32.  The winners are as large as the output and the backward reads them once: int8
+    makes them a quarter of its size."""
+    return jnp.dtype(jnp.int8 if 0 < spec.sampling_ratio <= INT8_GRID else jnp.int32)
+
+
 def search(x, image, by, bx, n_samples, spec: RoIAlignSpec):
-    """(value, first winning sample (-1: none), corner_max share code) per output element."""
+    """(value, first winning sample (-1: none; ``winner_dtype(spec)``), corner_max share code
+    (int32; a 0-d zero for "max")) per output element."""
     k = image.shape[0]
     out_h, out_w = spec.output_size
     corner = spec.mode == "corner_max"
@@ -65,9 +77,13 @@ def search(x, image, by, bx, n_samples, spec: RoIAlignSpec):
         value = combine_terms(terms, corner)
         take = (t < allowed) & ((t == 0) | (value > best))
         code = jnp.where(take, encode_shares(terms), code) if corner else code
-        return jnp.where(take, value, best), jnp.where(take, t, arg), code
+        return jnp.where(take, value, best), jnp.where(take, t.astype(arg.dtype), arg), code
 
-    init = (jnp.zeros(shape, x.dtype), jnp.full(shape, -1, jnp.int32), jnp.zeros(shape if corner else (), jnp.int32))
+    init = (
+        jnp.zeros(shape, x.dtype),
+        jnp.full(shape, -1, winner_dtype(spec)),
+        jnp.zeros(shape if corner else (), jnp.int32),
+    )
     if isinstance(trips, int):  # a fixed grid: unrolled, so that XLA fuses the whole search into one pass
         carry = init
         for t in range(trips):

@@ -1,14 +1,14 @@
 // max / corner_max RoIAlign's derivatives on fixed sampling grids, as XLA FFI custom calls.
 //
-// Once each output element's winning sample is known (arg[k, p, q, c] in [0, G * G), or
-// -1 for none; found in JAX), max RoIAlign is linear in the features:
+// Once each output element's winning sample is known (int8 arg[k, p, q, c] in [0, G * G),
+// or -1 for none; found in JAX), max RoIAlign is linear in the features:
 //   out[k, p, q, c] = sum_{i < 4} share_i(c) * wy[k, p, j_i * G + iy] * wx[k, q, l_i * G + ix]
 //                     * x[image[k], ry[k, p, j_i * G + iy], rx[k, q, l_i * G + ix], c]
 // with (iy, ix) = (arg / G, arg % G), corner i = (j_i, l_i) in the order (lo, lo), (lo, hi),
 // (hi, lo), (hi, hi), the per-axis tables holding each sample's two neighbours (j = 0: lo,
 // 1: hi) and their bilinear weights, and share_i the corner's share of the cotangent
-// (1 for "max"; for "corner_max" decoded from code[k, p, q, c], 3 bits a corner, as
-// jax_roialign/core/corners.py encodes it).  Three handlers, the contractions of that form:
+// (1 for "max", whose code operand is not read; for "corner_max" decoded from int32
+// code[k, p, q, c], 3 bits a corner, as jax_roialign/core/corners.py encodes it).  Three handlers, the contractions of that form:
 //   WinnerRead              out (K, P, Q, C)
 //   WinnerFeaturesTranspose dx  (N, H, W, C)         by bands of feature rows; "max" in float32
 //                                                    at G <= 2 by distinct pixels, not by corners
@@ -56,7 +56,7 @@ inline void ForCorners(int64_t g, const F& f) {
 }
 
 template <typename T, bool Corner>
-void ReadBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const int32_t* arg,
+void ReadBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const int8_t* arg,
               const int32_t* code, const T* wy, const T* wx, T* out, ffi::ThreadPool& pool) {
   const int64_t g2 = 2 * t.g;
   ParallelFor(pool, t.k, [&](int64_t k) {
@@ -70,8 +70,8 @@ void ReadBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t 
         ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
           const T wt = wy[kp * g2 + a] * wx[kq * g2 + b];
           const T* __restrict xr = img + (static_cast<int64_t>(t.ry[kp * g2 + a]) * w + t.rx[kq * g2 + b]) * c;
-          const int32_t* __restrict ae = arg + e;
-          const int32_t* __restrict ce = code + e;
+          const int8_t* __restrict ae = arg + e;
+          const int32_t* __restrict ce = Corner ? code + e : code;  // max: code unused
           T* __restrict oe = o;
 #pragma omp simd
           for (int64_t j = 0; j < c; ++j) {
@@ -122,7 +122,7 @@ inline void DistinctTaps(int64_t g, const int32_t* index, const float* weight, i
 // read-modify-write of each pixel.  Rows outside [lo, hi) are the other bands'.  Returns
 // the first channel it did not cover (whole vectors only; the caller masks the rest).
 inline int64_t ScatterBinByPixels(int64_t g, const int32_t* ry, const float* wy, const int32_t* rx, const float* wx,
-                                  int64_t lo, int64_t hi, int64_t w, int64_t c, const float* ct, const int32_t* arg,
+                                  int64_t lo, int64_t hi, int64_t w, int64_t c, const float* ct, const int8_t* arg,
                                   float* img) {
   using V = Vec<float>;
   typedef int32_t VI __attribute__((vector_size(kVectorBytes)));
@@ -140,7 +140,7 @@ inline int64_t ScatterBinByPixels(int64_t g, const int32_t* ry, const float* wy,
         V gv, xv;
         VI av;
         std::memcpy(&gv, ct + v * lanes, sizeof(V));
-        std::memcpy(&av, arg + v * lanes, sizeof(VI));
+        for (int64_t l = 0; l < lanes; ++l) av[l] = arg[v * lanes + l];  // widened: one vpmovsxbd
         std::memcpy(&xv, px + v * lanes, sizeof(V));
         xv += __builtin_shuffle(table, av & (lanes - 1)) * gv;
         std::memcpy(px + v * lanes, &xv, sizeof(V));
@@ -151,7 +151,7 @@ inline int64_t ScatterBinByPixels(int64_t g, const int32_t* ry, const float* wy,
 }
 
 template <typename T, bool Corner>
-void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
+void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t c, const T* g, const int8_t* arg,
                  const int32_t* code, const T* wy, const T* wx, T* dx, ffi::ThreadPool& pool) {
   const int64_t g2 = 2 * t.g;
   constexpr bool kByPixels = !Corner && std::is_same_v<T, float>;
@@ -177,8 +177,8 @@ void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t
             const T wt = wy[kp * g2 + a] * wx[kq * g2 + b];
             T* __restrict xr = img + (r * w + t.rx[kq * g2 + b]) * c;
             const T* __restrict ge = g + e;
-            const int32_t* __restrict ae = arg + e;
-            const int32_t* __restrict ce = code + e;
+            const int8_t* __restrict ae = arg + e;
+            const int32_t* __restrict ce = Corner ? code + e : code;  // max: code unused
 #pragma omp simd
             for (int64_t j = c0; j < c; ++j) {
               const T share = Corner ? Share<T>(ce[j], i) : T(1);
@@ -193,7 +193,7 @@ void ScatterBins(const SampleTables& t, int64_t n, int64_t h, int64_t w, int64_t
 }
 
 template <typename T, bool Corner>
-void WeightBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const T* g, const int32_t* arg,
+void WeightBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_t c, const T* g, const int8_t* arg,
                 const int32_t* code, const T* wy, const T* wx, T* dwy, T* dwx, ffi::ThreadPool& pool) {
   const int64_t g2 = 2 * t.g;
   ParallelFor(pool, t.k, [&](int64_t k) {
@@ -207,8 +207,8 @@ void WeightBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_
         ForCorners(t.g, [&](int32_t s, int i, int64_t a, int64_t b) {
           const T* __restrict xr = img + (static_cast<int64_t>(t.ry[kp * g2 + a]) * w + t.rx[kq * g2 + b]) * c;
           const T* __restrict ge = g + e;
-          const int32_t* __restrict ae = arg + e;
-          const int32_t* __restrict ce = code + e;
+          const int8_t* __restrict ae = arg + e;
+          const int32_t* __restrict ce = Corner ? code + e : code;  // max: code unused
           T d = 0;
 #pragma omp simd reduction(+ : d)
           for (int64_t j = 0; j < c; ++j) {
@@ -225,7 +225,7 @@ void WeightBins(const SampleTables& t, const T* xs, int64_t h, int64_t w, int64_
 }
 
 template <ffi::DataType D>
-ffi::Error WinnerRead(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S32> arg,
+ffi::Error WinnerRead(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S8> arg,
                       ffi::Buffer<ffi::S32> code, ffi::Buffer<ffi::S32> ry, ffi::Buffer<D> wy,
                       ffi::Buffer<ffi::S32> rx, ffi::Buffer<D> wx, bool corner, ffi::ResultBuffer<D> out) {
   using T = ffi::NativeType<D>;
@@ -240,7 +240,7 @@ ffi::Error WinnerRead(ffi::ThreadPool pool, ffi::Buffer<D> x, ffi::Buffer<ffi::S
 
 template <ffi::DataType D>
 ffi::Error WinnerFeaturesTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffer<ffi::S32> image,
-                                   ffi::Buffer<ffi::S32> arg, ffi::Buffer<ffi::S32> code, ffi::Buffer<ffi::S32> ry,
+                                   ffi::Buffer<ffi::S8> arg, ffi::Buffer<ffi::S32> code, ffi::Buffer<ffi::S32> ry,
                                    ffi::Buffer<D> wy, ffi::Buffer<ffi::S32> rx, ffi::Buffer<D> wx, bool corner,
                                    ffi::ResultBuffer<D> dx) {
   using T = ffi::NativeType<D>;
@@ -255,7 +255,7 @@ ffi::Error WinnerFeaturesTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi:
 
 template <ffi::DataType D>
 ffi::Error WinnerWeightsTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::Buffer<D> x,
-                                  ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S32> arg, ffi::Buffer<ffi::S32> code,
+                                  ffi::Buffer<ffi::S32> image, ffi::Buffer<ffi::S8> arg, ffi::Buffer<ffi::S32> code,
                                   ffi::Buffer<ffi::S32> ry, ffi::Buffer<D> wy, ffi::Buffer<ffi::S32> rx,
                                   ffi::Buffer<D> wx, bool corner, ffi::ResultBuffer<D> dwy, ffi::ResultBuffer<D> dwx) {
   using T = ffi::NativeType<D>;
@@ -274,7 +274,7 @@ ffi::Error WinnerWeightsTranspose(ffi::ThreadPool pool, ffi::Buffer<D> ct, ffi::
 // x), image, arg, code, ry, wy, rx, wx; then the attribute `corner` and the result(s).
 #define JAX_ROIALIGN_WINNER_TABLES(D)   \
   .Arg<ffi::Buffer<ffi::S32>>()         \
-      .Arg<ffi::Buffer<ffi::S32>>()     \
+      .Arg<ffi::Buffer<ffi::S8>>()      \
       .Arg<ffi::Buffer<ffi::S32>>()     \
       .Arg<ffi::Buffer<ffi::S32>>()     \
       .Arg<ffi::Buffer<D>>()            \

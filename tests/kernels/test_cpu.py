@@ -102,15 +102,19 @@ def test_gradients_match_finite_differences_to_second_order(mode, sampling_ratio
     check_grads(lambda x, b: jnp.sum(jnp.sin(f(x, b))), (x, b), order=2, modes=("fwd", "rev"), eps=1e-6)
 
 
-def test_adaptive_max_declines():
-    """impl="cpu" pools the max modes on fixed grids only: adaptive ones raise, naming the mode, and
-    impl=None runs XLA for them; rotated pooling has no CPU kernel."""
+@pytest.mark.parametrize("sampling_ratio", [0, 12])
+def test_adaptive_and_large_max_grids_decline(sampling_ratio):
+    """impl="cpu" pools the max modes on fixed grids of 1 to 11 samples a side (int8 winners):
+    others raise, naming the mode, and impl=None runs XLA for them, with the same values;
+    rotated pooling has no CPU kernel."""
     x, b, idx = _problem()
     b, idx = b[:3], idx[:3]
+    f = functools.partial(jr.roi_align, output_size=2, batch_indices=idx, sampling_ratio=sampling_ratio, mode="max")
     with pytest.raises(NotImplementedError, match="mode='max' on fixed sampling grids"):
-        jr.roi_align(x, b, 2, batch_indices=idx, mode="max", impl="cpu")
-    auto = jax.jit(lambda x: jr.roi_align(x, b, 2, batch_indices=idx, mode="max")).lower(x).compile().as_text()
-    assert "JaxRoialign" not in auto
+        f(x, b, impl="cpu")
+    auto = jax.jit(lambda x: f(x, b))
+    assert "JaxRoialign" not in auto.lower(x).compile().as_text()
+    np.testing.assert_array_equal(auto(x), jax.jit(lambda x: f(x, b, impl="xla"))(x))
     with pytest.raises(NotImplementedError, match="roi_align_rotated"):
         jr.roi_align_rotated(x, jnp.ones((1, 5)), 2, batch_indices=idx[:1], impl="cpu")
 
