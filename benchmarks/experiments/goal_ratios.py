@@ -11,6 +11,8 @@ CPU kernels.  ``bench`` times the two modes in different workloads, minutes apar
 machine whose speed drifts by up to 2x; here each pair is interleaved (median of 21 calls
 each), its order reversed every other round, since the program that runs first after the
 other has evicted the caches reads slower.  One line per round; rounds default to 4.
+With tcmalloc preloaded (README, "Large results on a CPU") the rounds agree within a few
+percent; under glibc the fresh pages of each call's buffers spread them by up to 30%.
 """
 
 import sys
