@@ -8,7 +8,8 @@
 // (hi, lo), (hi, hi), the per-axis tables holding each sample's two neighbours (j = 0: lo,
 // 1: hi) and their bilinear weights, and share_i the corner's share of the cotangent
 // (1 for "max", whose code operand is not read; for "corner_max" decoded from int32
-// code[k, p, q, c], 3 bits a corner, as jax_roialign/core/corners.py encodes it).  Three handlers, the contractions of that form:
+// code[k, p, q, c], 3 bits a corner, as jax_roialign/core/corners.py encodes it).  Three
+// handlers, the contractions of that form:
 //   WinnerRead              out (K, P, Q, C)
 //   WinnerFeaturesTranspose dx  (N, H, W, C)         by bands of feature rows; "max" in float32
 //                                                    at G <= 2 by distinct pixels, not by corners
@@ -58,7 +59,7 @@ inline void ForCorners(int64_t g, const F& f) {
 
 // A bin's int8 winners widened to int32: the per-corner loops compare them with float
 // lanes, which vectorizes at one width (int8 there measured the max boxes' gradient
-// about 1.5x slower).
+// about 1.7x slower).
 inline const int32_t* Widened(const int8_t* arg, int64_t c, int32_t* out) {
 #pragma omp simd
   for (int64_t j = 0; j < c; ++j) out[j] = arg[j];
