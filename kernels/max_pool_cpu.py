@@ -105,7 +105,7 @@ def _max_pool_jvp(spec, primals, tangents):
     out = _max_pool(x, boxes, image, in_range, spec)
     fixed = jax.lax.stop_gradient
     by, bx, n_samples = winners.sample_geometry(fixed(boxes), spec)
-    _, arg, code = winners.search(fixed(x), image, by, bx, jnp.where(in_range, n_samples, 0), spec)
+    arg, code = winners.derivative_winners(x, image, by, bx, jnp.where(in_range, n_samples, 0), spec)
     (ry, wy), (rx, wx) = _tables(boxes, spec, x.shape[1], x.shape[2])
     consts = (image, arg, code, ry, rx)
     family = WINNERS[spec.mode]

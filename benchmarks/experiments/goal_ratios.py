@@ -2,15 +2,16 @@
 
     python benchmarks/experiments/goal_ratios.py [rounds]
 
-- boxes: the gradient w.r.t. features and boxes over the one w.r.t. the features
-  (fpn-p3-sr2, fpn-p3-adaptive, mask-p2, many-boxes);
-- max: fpn-p3-sr2-max's features' gradient over fpn-p3-sr2's (mode "max" over "avg").
+- boxes: the step with gradients w.r.t. features and boxes over the one w.r.t. the
+  features (fpn-p3-sr2, fpn-p3-adaptive, mask-p2, many-boxes);
+- max: fpn-p3-sr2-max's step over fpn-p3-sr2's (mode "max" over "avg").
 
-Gradients of <out, c> for a fixed random cotangent, as the bench computes them, on the
-CPU kernels.  ``bench`` times the two modes in different workloads, minutes apart, on a
-machine whose speed drifts by up to 2x; here each pair is interleaved (median of 21 calls
-each), its order reversed every other round, since the program that runs first after the
-other has evicted the caches reads slower.  One line per round; rounds default to 4.
+Each program is a training step as the bench times it (the output and the gradients of
+<out, c> for a fixed random cotangent, ``timing.training_step``), on the CPU kernels.
+``bench`` times the two modes in different workloads, minutes apart, on a machine whose
+speed drifts by up to 2x; here each pair is interleaved (median of 21 calls each), its
+order reversed every other round, since the program that runs first after the other has
+evicted the caches reads slower.  One line per round; rounds default to 4.
 With tcmalloc preloaded (README, "Large results on a CPU") the rounds agree within a few
 percent; under glibc the fresh pages of each call's buffers spread them by up to 30%.
 """
@@ -23,11 +24,11 @@ import numpy as np
 
 import jax_roialign as jr
 from jax_roialign.tools.arg_specs import WORKLOADS
-from jax_roialign.tools.bench.timing import interleaved_medians
+from jax_roialign.tools.bench.timing import interleaved_medians, training_step
 
 
 def gradient(name: str, boxes_too: bool):
-    """A call of the compiled gradient of <roi_align, c> on the workload's arrays."""
+    """A call of the compiled training step of roi_align on the workload's arrays."""
     w = WORKLOADS[name]
     x, boxes, idx = (jnp.asarray(a) for a in w.arrays())
 
@@ -36,12 +37,8 @@ def gradient(name: str, boxes_too: bool):
 
     shape = jax.eval_shape(pool, x, boxes).shape
     c = jnp.asarray(np.random.default_rng(1).standard_normal(shape), x.dtype)
-    if boxes_too:
-        grad = jax.grad(lambda x, b: jnp.vdot(pool(x, b), c), argnums=(0, 1))
-    else:
-        grad = jax.grad(lambda x, b: jnp.vdot(pool(x, jax.lax.stop_gradient(b)), c))
-    compiled = jax.jit(grad).lower(x, boxes).compile()
-    return lambda: jax.block_until_ready(compiled(x, boxes))
+    compiled = jax.jit(training_step(pool, 2 if boxes_too else 1)).lower(c, x, boxes).compile()
+    return lambda: jax.block_until_ready(compiled(c, x, boxes))
 
 
 def pairs() -> dict[str, tuple]:

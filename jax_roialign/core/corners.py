@@ -29,19 +29,31 @@ def combine_terms(terms: list[jax.Array], corner: bool) -> jax.Array:
     return terms[0] + terms[1] + terms[2] + terms[3]
 
 
+def _tie_exponents(a: jax.Array, b: jax.Array, m: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The exponents e (share 2**-e, ``_NO_SHARE`` for none) of a and b in m = jnp.maximum(a, b),
+    by JAX's rule: 1 to the one equal to m, halves when both are (none when neither, NaN)."""
+    both = (a == m) & (b == m)
+    return (jnp.where(a == m, jnp.where(both, 1, 0), _NO_SHARE), jnp.where(b == m, jnp.where(both, 1, 0), _NO_SHARE))
+
+
 def encode_shares(terms: list[jax.Array]) -> jax.Array:
     """corner_max: int32 code of each corner's share of the cotangent (JAX's tie rule for max).
 
-    The shares are the derivatives of the corner_max combination with respect to
-    its terms: 1 for a unique largest term; ties split halves per ``jnp.maximum``
-    (so 1/2, 1/4, 1/8), exactly as autodiff of the XLA path's combination gives.
+    The shares are the derivatives of :func:`combine_terms`' corner_max with respect to
+    its terms, exactly as autodiff of it gives: 1 for a unique largest term; ties split
+    halves per ``jnp.maximum`` (so 1/2, 1/4, 1/8).  A term's share is the product of its
+    shares at each ``jnp.maximum`` on its way to the result, so its exponent is their sum;
+    written with comparisons only (no autodiff), it stays one small fused computation.
     """
-    _, pullback = jax.vjp(lambda *t: combine_terms(list(t), corner=True), *terms)
+    m01 = jnp.maximum(terms[0], terms[1])
+    m012 = jnp.maximum(m01, terms[2])
+    e0, e1 = _tie_exponents(terms[0], terms[1], m01)
+    e01, e2 = _tie_exponents(m01, terms[2], m012)
+    e012, e3 = _tie_exponents(m012, terms[3], jnp.maximum(m012, terms[3]))
+    exponents = (e0 + e01 + e012, e1 + e01 + e012, e2 + e012, e3)
     code = jnp.zeros(terms[0].shape, jnp.int32)
-    for i, share in enumerate(pullback(jnp.ones_like(terms[0]))):
-        exponent = jnp.where(share >= 1, 0, jnp.where(share >= 0.5, 1, jnp.where(share >= 0.25, 2, 3)))
-        exponent = jnp.where(share == 0, _NO_SHARE, exponent)
-        code = code | (exponent << (_SHARE_BITS * i))
+    for i, e in enumerate(exponents):
+        code = code | (jnp.minimum(e, _NO_SHARE) << (_SHARE_BITS * i))
     return code
 
 

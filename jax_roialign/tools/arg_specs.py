@@ -172,8 +172,10 @@ WORKLOADS: dict[str, Workload | ResizeWorkload | PasteWorkload] = {
         # Mask R-CNN box head on P3 of an 800 x 1088 input.
         Workload("fpn-p3-sr2", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0),
         Workload("fpn-p3-adaptive", 2, 100, 136, 256, 512, 7, 1 / 8, 0, 16.0, 256.0),
-        # The same with the max of the samples (mmcv, the paper): no peer offers it.
+        # The same with the max of the samples (mmcv, the paper; TF's emulation with a max pool),
+        # and with onnxruntime's max of the weighted corners.
         Workload("fpn-p3-sr2-max", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0, mode="max"),
+        Workload("fpn-p3-sr2-corner-max", 2, 100, 136, 256, 512, 7, 1 / 8, 2, 16.0, 256.0, mode="corner_max"),
         # Mask head on P2.
         Workload("mask-p2", 2, 200, 272, 256, 256, 14, 1 / 4, 2, 16.0, 256.0),
         Workload("many-boxes", 2, 100, 136, 64, 8192, 7, 1 / 8, 2, 16.0, 256.0),

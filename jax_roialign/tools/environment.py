@@ -40,14 +40,21 @@ def installed_versions(distributions: Sequence[str] = DISTRIBUTIONS) -> dict[str
 
 
 def git_commit() -> str:
-    """The commit of the checkout this package runs from, or "unknown" outside a git checkout."""
+    """The commit of the checkout this package runs from, with "-dirty" appended when tracked
+    files differ from it (the timings are then of uncommitted code), or "unknown" outside a
+    git checkout."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout
+
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        )
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return done.stdout.strip()
+    return commit + ("-dirty" if dirty else "")
 
 
 def environment() -> dict:

@@ -28,7 +28,7 @@ from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import sampling
 from jax_roialign.core.corners import decode_shares
 from jax_roialign.core.loop_sum import Term, loop_sum
-from jax_roialign.core.winners import pooled_max, sample_corners, sample_geometry, search
+from jax_roialign.core.winners import derivative_winners, pooled_max, sample_corners, sample_geometry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _max_pool_jvp(spec, primals, tangents):
     by, bx, n_samples = sample_geometry(boxes, spec)
     n_samples = jnp.where(in_range, n_samples, 0)
     fixed = jax.lax.stop_gradient
-    _, arg, code = search(fixed(x), image, fixed(by), fixed(bx), n_samples, spec)
+    arg, code = derivative_winners(x, image, fixed(by), fixed(bx), n_samples, spec)
     trips = jnp.int32(spec.sampling_ratio**2) if spec.sampling_ratio > 0 else jnp.max(n_samples, initial=0)
     consts = (image, arg, code, by.grid, bx.grid)
     bins = (by.start, by.bin_size, bx.start, bx.bin_size)

@@ -153,3 +153,55 @@ def test_our_timings_interleave_the_programs_after_one_warm_up_each():
     medians = interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+def test_training_step_returns_the_output_and_the_gradients_of_its_pairing():
+    """The timed forward+backward keeps the forward: (fn(x, b), grads of <fn, c> w.r.t. the first n_diff)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jax_roialign.tools.bench.timing import training_step
+
+    def fn(x, b):
+        return jnp.sin(x) * b
+
+    x, b, c = jnp.arange(3.0), jnp.asarray([2.0, -1.0, 0.5]), jnp.asarray([1.0, 3.0, -2.0])
+    out, (dx,) = jax.jit(training_step(fn))(c, x, b)
+    np.testing.assert_allclose(out, fn(x, b))
+    np.testing.assert_allclose(dx, jax.grad(lambda x: jnp.vdot(fn(x, b), c))(x))
+    _, (dx2, db) = jax.jit(training_step(fn, 2))(c, x, b)
+    np.testing.assert_allclose(dx2, dx)
+    np.testing.assert_allclose(db, jax.grad(lambda b: jnp.vdot(fn(x, b), c))(b))
+
+
+@pytest.mark.parametrize(
+    "mode,peers",
+    [
+        ("avg", {"torchvision", "onnxruntime", "tensorflow"}),
+        ("max", {"tensorflow"}),
+        ("corner_max", {"onnxruntime"}),
+    ],
+)
+def test_peers_run_the_modes_they_compute(mode, peers):
+    from jax_roialign.tools.bench.peers import runs
+
+    workload = Workload(**{**TINY.__dict__, "mode": mode})
+    assert {p for p in ("torchvision", "onnxruntime", "tensorflow", "torch") if runs(p, workload)} == peers
+
+
+def test_results_name_the_commit_and_whether_the_checkout_differs_from_it(monkeypatch):
+    """environment()["commit"]: the sha, "-dirty" when tracked files differ (the timed code is
+    then not the commit's), "unknown" without git."""
+    import re
+    import subprocess
+
+    from jax_roialign.tools import environment
+
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", environment.git_commit())
+    answers = {"rev-parse": "abc\n", "status": " M jax_roialign/ops.py\n"}
+    monkeypatch.setattr(
+        subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, stdout=answers[cmd[1]], stderr="")
+    )
+    assert environment.git_commit() == "abc-dirty"
+    answers["status"] = ""
+    assert environment.git_commit() == "abc"

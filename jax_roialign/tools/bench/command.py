@@ -2,16 +2,16 @@
 
 Every runner times the same problem (``jax_roialign.tools.arg_specs``) in one process:
 ours under jax.jit in NHWC; for RoIAlign torchvision.ops.roi_align (NCHW, ``--threads``
-intra-op threads), onnxruntime's RoiAlign (forward only) and TensorFlow's crop_and_resize
-followed by an average pool (the usual TF emulation of RoIAlign; fixed sampling only);
-for resize torch's F.interpolate and jax.image.resize; for mask pasting torchvision's
-paste_masks_in_image.
-Forward+backward means the gradient w.r.t. the features for a fixed random cotangent,
-boxes detached, which is what every peer offers; ours is also timed with the boxes'
-gradient.  Times are medians of ``--repeats`` calls after a warm-up call (ours: the
-forward and both gradients called in turn, so that their ratios share the machine's
-slow spells); our compile
-time is the lower+compile of the jitted call.  Results go to a JSON file (device,
+intra-op threads), onnxruntime's RoiAlign (forward only; avg, and its max, which is our
+corner_max) and TensorFlow's crop_and_resize followed by an average or max pool (the
+usual TF emulation of RoIAlign; fixed sampling only); for resize torch's F.interpolate
+and jax.image.resize; for mask pasting torchvision's paste_masks_in_image.
+Forward+backward means the output and the gradient w.r.t. the features for a fixed
+random cotangent, boxes detached, which is what every peer offers (a training step:
+``timing.training_step``); ours is also timed with the boxes' gradient.  Times are
+medians of ``--repeats`` calls after a warm-up call (ours: the forward and both steps
+called in turn, so that their ratios share the machine's slow spells); our compile time
+is the lower+compile of the jitted call.  Results go to a JSON file (device,
 versions, commit) and a Markdown table on stdout.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from jax_roialign.tools.arg_specs import WORKLOADS, PasteWorkload, ResizeWorkload, Workload
 from jax_roialign.tools.bench import compile_time
-from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers
+from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers, runs
 from jax_roialign.tools.bench.report import markdown_table, plot_scaling, scaling_table
 from jax_roialign.tools.bench.timing import time_ours
 from jax_roialign.tools.environment import device_tag, environment
@@ -61,7 +61,7 @@ def run_workload(
     else:
         rows = {"jax_roialign": time_ours(workload, "xla", repeats)}
     for peer in peers:
-        if (workload.op, peer) in RUNNERS and getattr(workload, "mode", "avg") == "avg":
+        if runs(peer, workload):
             rows[peer] = RUNNERS[workload.op, peer](workload, threads, repeats)
     return rows
 

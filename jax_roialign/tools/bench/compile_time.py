@@ -3,8 +3,9 @@
     python -m jax_roialign bench --compile       # prints a Markdown table
 
 Each cell is the wall time of ``jax.jit(f).lower(...).compile()`` for three functions of
-the fpn-p3 workload (``jax_roialign.tools.arg_specs``): the forward pass, the gradient
-w.r.t. the features (boxes detached) and the gradient w.r.t. features and boxes.  Every
+the fpn-p3 workload (``jax_roialign.tools.arg_specs``): the forward pass, and the forward
+with the gradient w.r.t. the features (boxes detached) or w.r.t. features and boxes (a
+training step, ``timing.training_step``).  Every
 cell runs in a fresh interpreter, so no compilation cache is shared; its three functions
 are compiled one after the other in it, as a user's first calls would be.
 """
@@ -33,19 +34,21 @@ import dataclasses, json, sys, time
 import jax, jax.numpy as jnp
 import jax_roialign as jr
 from jax_roialign.tools.arg_specs import WORKLOADS
+from jax_roialign.tools.bench.timing import training_step
 out, ratio, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 w = dataclasses.replace(WORKLOADS["fpn-p3-sr2"], output_size=out, sampling_ratio=ratio, mode=mode)
 x, boxes, idx = (jnp.asarray(a) for a in w.arrays())
 pool = lambda x, b: jr.roi_align(x, b, out, batch_indices=idx, **w.kwargs())
+cot = jax.ShapeDtypeStruct(jax.eval_shape(pool, x, boxes).shape, x.dtype)
 functions = {
-    "forward": pool,
-    "features": jax.grad(lambda x, b: pool(x, jax.lax.stop_gradient(b)).sum()),
-    "features_boxes": jax.grad(lambda x, b: pool(x, b).sum(), argnums=(0, 1)),
+    "forward": (pool, (x, boxes)),
+    "features": (training_step(pool), (cot, x, boxes)),
+    "features_boxes": (training_step(pool, 2), (cot, x, boxes)),
 }
 times = {}
-for name, fn in functions.items():
+for name, (fn, args) in functions.items():
     start = time.perf_counter()
-    jax.jit(fn).lower(x, boxes).compile()
+    jax.jit(fn).lower(*args).compile()
     times[name] = time.perf_counter() - start
 print(json.dumps(times))
 """

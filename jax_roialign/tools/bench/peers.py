@@ -2,8 +2,9 @@
 
 RoIAlign: torchvision, onnxruntime, TensorFlow; resize: torch (F.interpolate) and
 jax.image.resize; mask pasting: torchvision (paste_masks_in_image).  Each is imported
-only when it runs.  Forward+backward is the gradient w.r.t. the features (the images,
-the masks) for a fixed random cotangent, boxes detached (what every peer offers).
+only when it runs.  Forward+backward is the output and the gradient w.r.t. the features
+(the images, the masks) for a fixed random cotangent, boxes detached (what every peer
+offers), as a training step computes them (``timing.training_step``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib.util
 import numpy as np
 
 from jax_roialign.tools.arg_specs import PasteWorkload, ResizeWorkload, Workload
-from jax_roialign.tools.bench.timing import median_seconds
+from jax_roialign.tools.bench.timing import median_seconds, training_step
 
 PEERS = ("torchvision", "onnxruntime", "tensorflow", "torch", "jax.image")
 
@@ -66,7 +67,7 @@ def time_onnxruntime(workload: Workload, threads: int, repeats: int) -> dict:
         "RoiAlign",
         ["X", "rois", "batch_indices"],
         ["Y"],
-        mode="avg",
+        mode="max" if workload.mode == "corner_max" else "avg",  # its max is our corner_max
         output_height=workload.output_size,
         output_width=workload.output_size,
         sampling_ratio=max(workload.sampling_ratio, 0),
@@ -123,19 +124,19 @@ def time_tensorflow(workload: Workload, threads: int, repeats: int) -> dict:
     @tf.function
     def forward(feats):
         crops = tf.image.crop_and_resize(feats, norm, idx, (out * sr, out * sr))
-        return tf.nn.avg_pool2d(crops, sr, sr, "VALID")
+        return (tf.nn.max_pool2d if workload.mode == "max" else tf.nn.avg_pool2d)(crops, sr, sr, "VALID")
 
     @tf.function
     def forward_backward(feats):
         with tf.GradientTape() as tape:
             tape.watch(feats)
             y = forward(feats)
-        return tape.gradient(y, feats, output_gradients=cot)
+        return y, tape.gradient(y, feats, output_gradients=cot)
 
     return {
         "forward_ms": 1e3 * median_seconds(lambda: forward(feats).numpy(), repeats),
-        "forward_backward_ms": 1e3 * median_seconds(lambda: forward_backward(feats).numpy(), repeats),
-        "note": "crop_and_resize + avg_pool emulation",
+        "forward_backward_ms": 1e3 * median_seconds(lambda: [t.numpy() for t in forward_backward(feats)], repeats),
+        "note": f"crop_and_resize + {'max' if workload.mode == 'max' else 'avg'}_pool emulation",
     }
 
 
@@ -191,10 +192,10 @@ def time_jax_image(workload: ResizeWorkload, threads: int, repeats: int) -> dict
         return jax.image.resize(x, workload.output_shape(), method)
 
     forward = jax.jit(resize).lower(x).compile()
-    backward = jax.jit(jax.grad(lambda x, c: jnp.vdot(resize(x), c))).lower(x, cotangent).compile()
+    backward = jax.jit(training_step(resize)).lower(cotangent, x).compile()
     return {
         "forward_ms": 1e3 * median_seconds(lambda: forward(x).block_until_ready(), repeats),
-        "forward_backward_ms": 1e3 * median_seconds(lambda: backward(x, cotangent).block_until_ready(), repeats),
+        "forward_backward_ms": 1e3 * median_seconds(lambda: jax.block_until_ready(backward(cotangent, x)), repeats),
     }
 
 
@@ -226,3 +227,12 @@ RUNNERS = {
     ("resize", "jax.image"): time_jax_image,
     ("paste_masks", "torchvision"): time_torchvision_paste,
 }
+
+# The RoIAlign modes a peer computes: onnxruntime's "max" is our corner_max (the largest
+# weighted corner), TF's crops pooled by a max are our max; torchvision has avg only.
+_MODES = {"onnxruntime": ("avg", "corner_max"), "tensorflow": ("avg", "max")}
+
+
+def runs(peer: str, workload: Workload | ResizeWorkload | PasteWorkload) -> bool:
+    """Whether the peer has a runner for the workload's op and computes its mode."""
+    return (workload.op, peer) in RUNNERS and getattr(workload, "mode", "avg") in _MODES.get(peer, ("avg",))

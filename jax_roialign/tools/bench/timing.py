@@ -37,10 +37,31 @@ def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, re
     return time_array_op(workload, repeats)
 
 
-def _peak_memory(compiled, floor_bytes: int) -> dict:
-    """XLA's peak buffer bytes of a compiled program (live arguments, outputs and temporaries),
-    in MiB and over floor_bytes; {} where XLA gives no memory analysis."""
-    memory = compiled.memory_analysis()
+def training_step(fn: Callable, n_diff: int = 1) -> Callable:
+    """(cotangent, *args) -> (fn(*args), gradients of <fn(*args), cotangent> w.r.t. args[:n_diff]).
+
+    What a training step computes, and what every peer's forward+backward runs: the output
+    is a result, so XLA keeps the forward (a linear op's gradient alone does not need it).
+    """
+    import jax
+
+    def step(cotangent, *args):
+        out, pullback = jax.vjp(lambda *diff: fn(*diff, *args[n_diff:]), *args[:n_diff])
+        return out, pullback(cotangent)
+
+    return step
+
+
+def _backward_peak_memory(fn: Callable, args: tuple, cotangent, floor_bytes: int) -> dict:
+    """XLA's peak buffer bytes (live arguments, outputs and temporaries) of the backward alone:
+    the gradient of <fn(*args), cotangent> w.r.t. args[0], whose arguments and result are the
+    floor (cotangent, features, their gradient); in MiB and over floor_bytes; {} where XLA
+    gives no memory analysis.  The timed step also holds the output: one more output's size."""
+    import jax
+    import jax.numpy as jnp
+
+    backward = jax.grad(lambda c, x, *rest: jnp.vdot(fn(x, *rest), c), argnums=1)
+    memory = jax.jit(backward).lower(cotangent, *args).compile().memory_analysis()
     if memory is None:
         return {}
     peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
@@ -48,19 +69,17 @@ def _peak_memory(compiled, floor_bytes: int) -> dict:
 
 
 def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dict:
-    """forward and forward+backward (gradient w.r.t. args[0] for a fixed cotangent) of fn, each
-    compiled ahead of time; with XLA's peak memory of the backward pass over its floor
-    (the output's cotangent, the input and its gradient)."""
+    """forward and forward+backward (the output and the gradient w.r.t. args[0] for a fixed
+    cotangent, :func:`training_step`) of fn, each compiled ahead of time; with the backward's
+    peak memory over its floor (:func:`_backward_peak_memory`)."""
     import jax
-    import jax.numpy as jnp
 
     start = time.perf_counter()
     forward = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
     # The cotangent is an argument: a linear op's gradient does not depend on its input, and
     # XLA would fold a captured cotangent's whole backward pass into a compile-time constant.
-    backward = jax.jit(jax.grad(lambda c, x, *rest: jnp.vdot(fn(x, *rest), c), argnums=1))
-    backward = backward.lower(cotangent, *args).compile()
+    backward = jax.jit(training_step(fn)).lower(cotangent, *args).compile()
     seconds = interleaved_medians(
         {
             "forward_ms": lambda: jax.block_until_ready(forward(*args)),
@@ -69,7 +88,7 @@ def _compiled_timings(fn: Callable, args: tuple, cotangent, repeats: int) -> dic
         repeats,
     )
     result = {name: 1e3 * s for name, s in seconds.items()} | {"compile_s": compile_s}
-    return result | _peak_memory(backward, cotangent.nbytes + 2 * args[0].nbytes)
+    return result | _backward_peak_memory(fn, args, cotangent, cotangent.nbytes + 2 * args[0].nbytes)
 
 
 def time_array_op(workload: ResizeWorkload | PasteWorkload, repeats: int) -> dict:
@@ -109,18 +128,17 @@ def time_roi_align(workload: Workload, impl: str, repeats: int) -> dict:
     start = time.perf_counter()
     forward = jax.jit(pool).lower(x, boxes).compile()
     compile_s = time.perf_counter() - start
-    backward = jax.jit(jax.grad(lambda x, boxes: jnp.vdot(pool(x, jax.lax.stop_gradient(boxes)), cot)))
-    backward = backward.lower(x, boxes).compile()
-    with_boxes = jax.jit(jax.grad(lambda x, boxes: jnp.vdot(pool(x, boxes), cot), argnums=(0, 1)))
-    with_boxes = with_boxes.lower(x, boxes).compile()
+    backward = jax.jit(training_step(pool)).lower(cot, x, boxes).compile()
+    with_boxes = jax.jit(training_step(pool, 2)).lower(cot, x, boxes).compile()
     seconds = interleaved_medians(
         {
             "forward_ms": lambda: forward(x, boxes).block_until_ready(),
-            "forward_backward_ms": lambda: backward(x, boxes).block_until_ready(),
-            "forward_backward_boxes_ms": lambda: jax.block_until_ready(with_boxes(x, boxes)),
+            "forward_backward_ms": lambda: jax.block_until_ready(backward(cot, x, boxes)),
+            "forward_backward_boxes_ms": lambda: jax.block_until_ready(with_boxes(cot, x, boxes)),
         },
         repeats,
     )
     result = {name: 1e3 * s for name, s in seconds.items()} | {"compile_s": compile_s}
     # The floor: output + features + their gradient.
-    return result | _peak_memory(backward, workload.output_bytes() + 2 * workload.feature_bytes())
+    floor = workload.output_bytes() + 2 * workload.feature_bytes()
+    return result | _backward_peak_memory(pool, (x, boxes), cot, floor)
