@@ -39,10 +39,14 @@ def installed_versions(distributions: Sequence[str] = DISTRIBUTIONS) -> dict[str
     return versions
 
 
+# The paths whose changes change what a benchmark times (pathspecs from the repository's root).
+_CODE = (":/jax_roialign", ":/kernels", ":/pyproject.toml")
+
+
 def git_commit() -> str:
-    """The commit of the checkout this package runs from, with "-dirty" appended when tracked
-    files differ from it (the timings are then of uncommitted code), or "unknown" outside a
-    git checkout."""
+    """The commit of the checkout this package runs from, with "-dirty" appended when its code
+    (the package, the kernels, pyproject.toml) differs from it, so the timings are of
+    uncommitted code; "unknown" outside a git checkout."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -51,7 +55,7 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *_CODE).strip())
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")

@@ -190,7 +190,7 @@ def test_peers_run_the_modes_they_compute(mode, peers):
 
 
 def test_results_name_the_commit_and_whether_the_checkout_differs_from_it(monkeypatch):
-    """environment()["commit"]: the sha, "-dirty" when tracked files differ (the timed code is
+    """environment()["commit"]: the sha, "-dirty" when the code differs from it (the timed code is
     then not the commit's), "unknown" without git."""
     import re
     import subprocess
