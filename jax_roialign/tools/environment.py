@@ -79,13 +79,3 @@ def environment() -> dict:
         "date": time.strftime("%Y-%m-%d"),
         "ld_preload": os.environ.get("LD_PRELOAD", ""),
     }
-
-
-def device_tag() -> str:
-    """File name for results: e.g. cpu-2core, or the accelerator's kind (nvidia-h200)."""
-    import jax
-
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return f"cpu-{os.cpu_count()}core"
-    return device.device_kind.lower().replace(" ", "-")

@@ -122,6 +122,16 @@ def test_run_writes_json_with_environment(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == bench.markdown_table(results)
 
 
+def test_run_without_json_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A quick run from the repository root prints its table and leaves saved results alone."""
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", TINY)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    assert bench.run(_args("--workload", "tiny", "--no-peers", "--repeats", "1")) == 0
+    assert "| tiny | jax_roialign[xla] |" in capsys.readouterr().out
+    assert list(tmp_path.rglob("*.json")) == []
+
+
 def test_pallas_timings_on_a_cpu_are_refused():
     with pytest.raises(ValueError, match="--impl 'pallas' on a CPU"):
         bench.run(_args("--impl", "pallas", "--no-peers"))

@@ -11,8 +11,8 @@ random cotangent, boxes detached, which is what every peer offers (a training st
 ``timing.training_step``); ours is also timed with the boxes' gradient.  Times are
 medians of ``--repeats`` calls after a warm-up call (ours: the forward and both steps
 called in turn, so that their ratios share the machine's slow spells); our compile time
-is the lower+compile of the jitted call.  Results go to a JSON file (device,
-versions, commit) and a Markdown table on stdout.
+is the lower+compile of the jitted call.  The Markdown table goes to stdout; ``--json``
+also writes the results with their environment (device, versions, commit).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from jax_roialign.tools.bench import compile_time
 from jax_roialign.tools.bench.peers import PEERS, RUNNERS, installed_peers, runs
 from jax_roialign.tools.bench.report import markdown_table, plot_scaling, scaling_table
 from jax_roialign.tools.bench.timing import time_ours
-from jax_roialign.tools.environment import device_tag, environment
+from jax_roialign.tools.environment import environment
 
 SCALING_BOXES = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
@@ -99,7 +99,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--json",
         type=Path,
         metavar="PATH",
-        help="write results here (default: benchmarks/results/<device>.json when run from the repository)",
+        help="also write the results (environment, every timing) here as JSON; nothing is written without it, so "
+        "that a quick run never replaces saved results (e.g. benchmarks/results/<device>.json)",
     )
     parser.add_argument(
         "--compile",
@@ -140,16 +141,13 @@ def run(args: argparse.Namespace) -> int:
         results["workloads"][name] = run_workload(WORKLOADS[name], impls, peers, args.threads, args.repeats)
         print(f"{name}: done", flush=True)
     print(markdown_table(results))
-    path = args.json
-    if path is None and (Path.cwd() / "benchmarks").is_dir():
-        path = Path("benchmarks") / "results" / f"{device_tag()}.json"
     if args.scaling:
         results["scaling"] = scaling(impls, peers, args.threads, args.repeats)
         print(scaling_table(results["scaling"]))
         plot_scaling(results["scaling"], args.scaling)
         print(f"scaling plot written to {args.scaling}")
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"results written to {path}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {args.json}")
     return 0
