@@ -76,7 +76,9 @@ def _sample_terms(x, image, by, bx, t, spec: RoIAlignSpec) -> list[jax.Array]:
     ]
 
 
-def _trips(n_samples, spec: RoIAlignSpec):
+def sample_trips(n_samples, spec: RoIAlignSpec):
+    """Samples a loop over every bin's samples visits: the grid's (a Python int) on a fixed
+    grid, else the largest bin's (a traced int32)."""
     return spec.sampling_ratio**2 if spec.sampling_ratio > 0 else jnp.max(n_samples, initial=0)
 
 
@@ -92,7 +94,7 @@ def search(x, image, by, bx, n_samples, spec: RoIAlignSpec):
         return jnp.where(take, value, best), jnp.where(take, t.astype(arg.dtype), arg)
 
     init = (jnp.zeros(shape, x.dtype), jnp.full(shape, -1, winner_dtype(spec)))
-    return _over_samples(_trips(n_samples, spec), body, init)
+    return _over_samples(sample_trips(n_samples, spec), body, init)
 
 
 def winner_shares(x, image, by, bx, n_samples, arg, spec: RoIAlignSpec) -> jax.Array:
@@ -102,7 +104,7 @@ def winner_shares(x, image, by, bx, n_samples, arg, spec: RoIAlignSpec) -> jax.A
     def body(t, code):
         return jnp.where(arg == t, encode_shares(_sample_terms(x, image, by, bx, t, spec)), code)
 
-    return _over_samples(_trips(n_samples, spec), body, jnp.zeros(arg.shape, jnp.int32))
+    return _over_samples(sample_trips(n_samples, spec), body, jnp.zeros(arg.shape, jnp.int32))
 
 
 def derivative_winners(x, image, by, bx, n_samples, spec: RoIAlignSpec):

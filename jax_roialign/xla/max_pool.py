@@ -28,7 +28,13 @@ from jax_roialign.conventions import RoIAlignSpec
 from jax_roialign.core import sampling
 from jax_roialign.core.corners import decode_shares
 from jax_roialign.core.loop_sum import Term, loop_sum
-from jax_roialign.core.winners import derivative_winners, pooled_max, sample_corners, sample_geometry
+from jax_roialign.core.winners import (
+    derivative_winners,
+    pooled_max,
+    sample_corners,
+    sample_geometry,
+    sample_trips,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +101,7 @@ def _max_pool_jvp(spec, primals, tangents):
     n_samples = jnp.where(in_range, n_samples, 0)
     fixed = jax.lax.stop_gradient
     arg, code = derivative_winners(x, image, fixed(by), fixed(bx), n_samples, spec)
-    trips = jnp.int32(spec.sampling_ratio**2) if spec.sampling_ratio > 0 else jnp.max(n_samples, initial=0)
+    trips = jnp.int32(sample_trips(n_samples, spec))
     consts = (image, arg, code, by.grid, bx.grid)
     bins = (by.start, by.bin_size, bx.start, bx.bin_size)
     parts = []
