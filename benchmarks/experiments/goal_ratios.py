@@ -9,9 +9,9 @@
 Each program is a training step as the bench times it (the output and the gradients of
 <out, c> for a fixed random cotangent, ``timing.training_step``), on the CPU kernels.
 ``bench`` times the two modes in different workloads, minutes apart, on a machine whose
-speed drifts by up to 2x; here each pair is interleaved (median of 21 calls each), its
-order reversed every other round, since the program that runs first after the other has
-evicted the caches reads slower.  One line per round; rounds default to 4.
+speed drifts by up to 2x; here each pair is interleaved (median of 21 timed calls each,
+each after an untimed call of the same program: ``timing.interleaved_medians``), its order
+reversed every other round.  One line per round; rounds default to 4.
 With tcmalloc preloaded (README, "Large results on a CPU") the rounds agree within a few
 percent; under glibc the fresh pages of each call's buffers spread them by up to 30%.
 """

@@ -156,13 +156,21 @@ def test_scaling_table_gives_time_per_box_over_the_best():
     ]
 
 
-def test_our_timings_interleave_the_programs_after_one_warm_up_each():
+def test_our_timings_interleave_the_programs_each_timed_after_an_untimed_call():
     from jax_roialign.tools.bench.timing import interleaved_medians
 
     calls: list[str] = []
     medians = interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
-    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert calls == ["a", "a", "b", "b"] * 3
     assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+def test_peers_are_timed_call_after_call_after_one_warm_up():
+    from jax_roialign.tools.bench.timing import median_seconds
+
+    calls: list[str] = []
+    assert median_seconds(lambda: calls.append("a"), repeats=3) >= 0
+    assert calls == ["a"] * 4
 
 
 def test_training_step_returns_the_output_and_the_gradients_of_its_pairing():
