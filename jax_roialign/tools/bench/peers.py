@@ -117,6 +117,7 @@ def time_tensorflow(workload: Workload, threads: int, repeats: int) -> dict:
         axis=1,
     ).astype(np.float32)
     feats, norm, idx = tf.constant(x), tf.constant(norm), tf.constant(idx)
+    pool = "max" if workload.mode == "max" else "avg"
     cot = tf.constant(
         np.random.default_rng(1).standard_normal((workload.num_boxes, out, out, workload.channels)).astype(np.float32)
     )
@@ -124,7 +125,7 @@ def time_tensorflow(workload: Workload, threads: int, repeats: int) -> dict:
     @tf.function
     def forward(feats):
         crops = tf.image.crop_and_resize(feats, norm, idx, (out * sr, out * sr))
-        return (tf.nn.max_pool2d if workload.mode == "max" else tf.nn.avg_pool2d)(crops, sr, sr, "VALID")
+        return {"max": tf.nn.max_pool2d, "avg": tf.nn.avg_pool2d}[pool](crops, sr, sr, "VALID")
 
     @tf.function
     def forward_backward(feats):
@@ -136,7 +137,7 @@ def time_tensorflow(workload: Workload, threads: int, repeats: int) -> dict:
     return {
         "forward_ms": 1e3 * median_seconds(lambda: forward(feats).numpy(), repeats),
         "forward_backward_ms": 1e3 * median_seconds(lambda: [t.numpy() for t in forward_backward(feats)], repeats),
-        "note": f"crop_and_resize + {'max' if workload.mode == 'max' else 'avg'}_pool emulation",
+        "note": f"crop_and_resize + {pool}_pool emulation",
     }
 
 

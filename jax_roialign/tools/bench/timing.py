@@ -25,21 +25,21 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
     for _ in range(repeats):
         for name, fn in fns.items():
             fn()
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(_seconds(fn))
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of fn() over `repeats` calls in a row, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median([_seconds(fn) for _ in range(repeats)]))
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    """Wall time of one call of fn()."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def time_ours(workload: Workload | ResizeWorkload | PasteWorkload, impl: str, repeats: int) -> dict:
